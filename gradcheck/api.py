@@ -1,0 +1,73 @@
+"""`gradcheck.check`: the same recipe as a case file, for functions in hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from gradcheck.cases import Case, InputSpec
+from gradcheck.compare import Comparison, Status
+from gradcheck.runner import RunOptions, run_case
+from gradcheck.tolerance import DTYPES, ToleranceOverride
+
+
+@dataclass(frozen=True)
+class Result:
+    """What `check` found. str(result) is the table the CLI prints."""
+
+    comparisons: tuple[Comparison, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.status in (Status.FAIL, Status.ERROR) for c in self.comparisons)
+
+    @property
+    def failures(self) -> tuple[Comparison, ...]:
+        return tuple(c for c in self.comparisons if c.status in (Status.FAIL, Status.ERROR))
+
+    def __str__(self) -> str:
+        from gradcheck.report import render_text
+
+        return render_text(self.comparisons)
+
+
+def check(
+    function: Callable, inputs: Mapping[str, Any], *, vjp: Callable | None = None,
+    torch: Callable | None = None, tensorflow: Callable | None = None, jax: Callable | None = None,
+    cotangent: Any = None, wrt: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
+    dtype: str = "float64", rtol: float | None = None, atol: float | None = None,
+    expect: Mapping[str, Any] | None = None, methods: Sequence[str] | None = None,
+    name: str | None = None, options: RunOptions | None = None,
+) -> Result:
+    """Check the gradients of `function(*inputs.values(), **params)`.
+
+    `vjp(*inputs, cotangent, **params)` returns one gradient per input (None
+    where not differentiated); `torch=`, `tensorflow=`, `jax=` take the same
+    function written in that framework, whose own backward is checked.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if not inputs:
+        raise ValueError("inputs must name at least one input")
+    names = tuple(inputs)
+    unknown = set(wrt or ()) - set(names)
+    if unknown:
+        raise ValueError(f"wrt names {sorted(unknown)} are not inputs ({', '.join(names)})")
+    frameworks = {k: v for k, v in (("torch", torch), ("tensorflow", tensorflow), ("jax", jax)) if v is not None}
+    case = Case(
+        name=name or getattr(function, "__name__", "function"), file="<python>", line=0,
+        function=function, vjp=vjp, framework_functions=MappingProxyType(frameworks),
+        inputs=tuple(InputSpec(name=k, line=0, literal=np.asarray(v, dtype=np.float64).tolist())
+                     for k, v in inputs.items()),
+        params=MappingProxyType(dict(params or {})),
+        cotangent=None if cotangent is None else InputSpec(
+            name="cotangent", line=0, literal=np.asarray(cotangent, dtype=np.float64).tolist()),
+        wrt=tuple(wrt) if wrt else names, dtype=dtype,
+        methods=tuple(methods) if methods else None,
+        tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
+        expect=MappingProxyType({k: np.asarray(v, dtype=np.float64).tolist() for k, v in (expect or {}).items()}),
+    )
+    return Result(tuple(run_case(case, options or RunOptions())))

@@ -1,0 +1,48 @@
+"""matmul with np.matmul semantics (batched, broadcasting, 1-D vectors)."""
+
+import numpy as np
+
+from .elementwise import as_float, finish_grad
+
+
+def _result_dtype(x, y):
+    return np.result_type(x.dtype, y.dtype)
+
+
+def matmul(x, y):
+    x = as_float(x)
+    y = as_float(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError("matmul: inputs must be at least 1-D")
+    return np.asarray(np.matmul(x, y), dtype=_result_dtype(x, y))
+
+
+def matmul_vjp(x, y, cotangent):
+    # For Z = X @ Y (one matrix of a batch), Z_ik = sum_j X_ij Y_jk, so
+    #   dL/dX_ij = sum_k dZ_ik Y_jk  ->  dX = dZ @ Y^T
+    #   dL/dY_jk = sum_i X_ij dZ_ik  ->  dY = X^T @ dZ.
+    # np.matmul's 1-D conventions are handled by promoting to matrices the
+    # way matmul does (x: (k,) -> (1, k); y: (k,) -> (k, 1)) and inserting
+    # the matching size-1 axis into dz.  Batch axes that were broadcast in
+    # the forward are summed out (finish_grad), and the promoted axis is
+    # dropped again by reshaping to the input's shape.
+    x = as_float(x)
+    y = as_float(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError("matmul: inputs must be at least 1-D")
+    dz = np.asarray(cotangent)
+    x2 = x[None, :] if x.ndim == 1 else x
+    y2 = y[:, None] if y.ndim == 1 else y
+    if x.ndim == 1 and y.ndim == 1:
+        dz2 = dz[..., None, None]
+    elif x.ndim == 1:
+        dz2 = dz[..., None, :]
+    elif y.ndim == 1:
+        dz2 = dz[..., :, None]
+    else:
+        dz2 = dz
+    dx = np.matmul(dz2, np.swapaxes(y2, -1, -2))
+    dy = np.matmul(np.swapaxes(x2, -1, -2), dz2)
+    dx = finish_grad(dx, x2).reshape(x.shape)
+    dy = finish_grad(dy, y2).reshape(y.shape)
+    return dx, dy

@@ -1,0 +1,209 @@
+"""Run one case: problem -> reference -> each method's gradient -> comparisons.
+
+The one place that catches what user code and data can throw: anything that
+goes wrong inside a case becomes `error` rows for that case, and the next
+case runs.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Iterable
+
+import numpy as np
+
+from gradcheck import backends
+from gradcheck.cases import Case
+from gradcheck.compare import Comparison, Status, compare, comparison_for
+from gradcheck.methods import EXPECT, FRAMEWORK_OF, METHODS, NUMERIC
+from gradcheck.numeric import Reference, reference_vjp
+from gradcheck.problem import DEFAULT_MAX_ELEMENTS, CaseError, Problem, materialize
+from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
+
+
+class Mode(str, Enum):
+    AUTO = "auto"
+    FULL = "full"
+    FAST = "fast"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a run is configured with; None means "the case decides"."""
+
+    methods: tuple[str, ...] | None = None
+    dtype: str | None = None
+    mode: Mode = Mode.AUTO
+    tolerance: ToleranceOverride | None = None
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+    device: str = "cpu"
+
+
+def install_hint(method: str) -> str:
+    framework = FRAMEWORK_OF[method]
+    return f"{framework} is not installed (pip install 'gradcheck[{framework}]')"
+
+
+def applicable_methods(case: Case, options: RunOptions) -> list[str]:
+    """The methods this case is checked by, in table order."""
+    implemented = backends.implemented_methods()
+    if case.methods is not None:
+        chosen = [m for m in METHODS if m in case.methods]
+    else:
+        chosen = [NUMERIC] + [
+            m for m in METHODS if m in implemented and backends.get_backend(m).applies(case)
+        ]
+    if options.methods is not None:
+        chosen = [m for m in chosen if m in options.methods]
+    return chosen
+
+
+def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
+    if options.dtype is not None and options.dtype != case.dtype:
+        case = replace(case, dtype=options.dtype)
+    methods = applicable_methods(case, options)
+    rows = _run(case, methods, options)
+    return _apply_xfail(case, rows)
+
+
+def _where(case: Case, method: str, name: str) -> dict:
+    return {"case": case.name, "file": case.file, "line": case.line, "method": method, "input": name}
+
+
+def _rows(case: Case, methods: Iterable[str], status: Status, message: str) -> list[Comparison]:
+    return [
+        comparison_for(status, message, **_where(case, method, name))
+        for method in methods
+        for name in case.wrt
+    ]
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as one line, pointing at the innermost frame of user code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "/gradcheck/" not in f.filename.replace("\\", "/")]
+    where = f" (at {user[-1].filename}:{user[-1].lineno})" if user else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
+    # The published answer is checked against the reference, so it goes with it.
+    show_expect = case.expect and (options.methods is None or NUMERIC in options.methods)
+    expect_methods = [EXPECT] if show_expect else []
+    if case.skip:
+        return _rows(case, methods, Status.SKIP, case.skip)
+    try:
+        problem = materialize(case, max_elements=options.max_elements)
+    except CaseError as exc:
+        return _rows(case, methods + expect_methods, Status.ERROR, str(exc))
+    except Exception as exc:  # a user function that fails in an unexpected way
+        return _rows(case, methods + expect_methods, Status.ERROR, _describe(exc))
+
+    try:
+        references = _references(problem, options)
+    except Exception as exc:
+        return _rows(case, methods + expect_methods, Status.ERROR,
+                     f"the finite-difference reference failed: {_describe(exc)}")
+
+    rows: list[Comparison] = []
+    for method in methods:
+        if method == NUMERIC:
+            rows.extend(_reference_rows(case, references))
+        else:
+            rows.extend(_method_rows(problem, method, references, options))
+    if expect_methods:
+        rows.extend(_expect_rows(case, references))
+    return rows
+
+
+def _references(problem: Problem, options: RunOptions) -> dict[str, Reference]:
+    inputs = list(problem.inputs.values())
+    names = list(problem.inputs)
+    references = {}
+    for name in problem.wrt:
+        reference = reference_vjp(problem.forward, inputs, problem.cotangent, names.index(name))
+        if not np.all(np.isfinite(reference.value)):
+            raise CaseError(f"the reference for {name} is not finite: the forward is undefined near the point")
+        references[name] = reference
+    return references
+
+
+def _reference_rows(case: Case, references: dict[str, Reference]) -> list[Comparison]:
+    rows = []
+    for name, reference in references.items():
+        floor = resolve(case.dtype).atol  # as in compare: relative only above the absolute floor
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.where((reference.error == 0) | (np.abs(reference.value) <= floor), 0.0,
+                                reference.error / np.abs(reference.value))
+        notes = [f"reference, {reference.evaluations:,} evaluations"
+                 + (" (batched)" if reference.batched else "")]
+        if reference.kinks:
+            notes.append(f"{reference.kinks} kink element(s) checked as subgradient intervals")
+        rows.append(Comparison(
+            status=Status.PASS, max_abs_err=float(np.max(reference.error, initial=0.0)),
+            max_rel_err=float(np.max(relative, initial=0.0)), kinks=reference.kinks,
+            message="; ".join(notes), **_where(case, NUMERIC, name),
+        ))
+    return rows
+
+
+def _method_rows(problem: Problem, method: str, references: dict[str, Reference],
+                 options: RunOptions) -> list[Comparison]:
+    case = problem.case
+    if method not in backends.implemented_methods():
+        return _rows(case, [method], Status.SKIP, f"method {method!r} is not implemented yet")
+    backend = backends.get_backend(method)
+    if not backend.applies(case):
+        return _rows(case, [method], Status.ERROR, f"this case gives {method!r} nothing to check")
+    if not backend.available():
+        return _rows(case, [method], Status.SKIP, install_hint(method))
+    try:
+        gradients = backend.gradients(problem, options)
+    except Exception as exc:
+        return _rows(case, [method], Status.ERROR, _describe(exc))
+    tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
+    rows = []
+    for name in case.wrt:
+        where = _where(case, method, name)
+        gradient = gradients.get(name)
+        if gradient is None:
+            rows.append(comparison_for(Status.ERROR, f"returned None for input {name!r}, which is in wrt",
+                                       **where))
+            continue
+        rows.append(compare(gradient, references[name], tolerance, **where))
+    return rows
+
+
+def _expect_rows(case: Case, references: dict[str, Reference]) -> list[Comparison]:
+    """The reference against the case's published answer, with its own tolerance."""
+    tolerance = resolve(case.dtype, case.expect_tolerance, EXPECT_TOLERANCE_OVERRIDE)
+    rows = []
+    for name, answer in case.expect.items():
+        if name not in references:
+            continue
+        expected = np.array(answer, dtype=np.float64)
+        reference = references[name]
+        as_reference = Reference(value=expected, error=reference.error, lower=expected,
+                                 upper=expected, kinks=0, evaluations=0, batched=False)
+        rows.append(compare(reference.value, as_reference, tolerance, **_where(case, EXPECT, name)))
+    return rows
+
+
+EXPECT_TOLERANCE_OVERRIDE = ToleranceOverride(rtol=EXPECT_TOLERANCE.rtol, atol=EXPECT_TOLERANCE.atol)
+
+
+def _apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
+    """An xfail case's failures are expected: they become skips that say so."""
+    if not case.xfail:
+        return rows
+    adjusted = []
+    for row in rows:
+        if row.status in (Status.FAIL, Status.ERROR):
+            adjusted.append(row.with_status(Status.SKIP, f"xfail ({case.xfail}): {row.message}"))
+        elif row.status is Status.PASS and row.method != NUMERIC:
+            adjusted.append(row.with_status(Status.PASS, f"xfail case passed ({case.xfail}); remove the xfail"))
+        else:
+            adjusted.append(row)
+    return adjusted
