@@ -1,0 +1,176 @@
+"""The command line: exit codes, the table, the JSON report, and staying light."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gradcheck.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = "tests/fixtures"
+
+
+@pytest.fixture(autouse=True)
+def at_repo_root(monkeypatch):
+    # Case files name user code as tests.fixtures.module:function, importable from here.
+    monkeypatch.chdir(REPO)
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_seeds_pass_with_published_answers():
+    result = invoke("run", "cases/seeds.yaml", "--method", "numeric", "--method", "vjp")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    expect_rows = [line for line in lines if " expect " in line]
+    # sigmoid, softmax, matmul dx + dy, conv2d dw, poly w1 + w2, square, chain, quadratic form.
+    assert len(expect_rows) == 10 and all("PASS" in row for row in expect_rows)
+    assert "0 failed" in result.output and "0 errors" in result.output
+
+
+def test_a_wrong_vjp_exits_1_and_names_the_worst_element():
+    result = invoke("run", f"{FIXTURES}/bad.yaml")
+    assert result.exit_code == 1
+    out = result.output
+    good = [line for line in out.splitlines() if line.startswith("good-sigmoid") and " vjp " in line]
+    assert good and "PASS" in good[0]
+    # wrong sign: the worst element is x[0] (largest |gradient|: dz*s(1-s) = 0.0452 there).
+    assert "FAIL wrong-sign › vjp › x › [0]" in out
+    assert "got -0.04517665973, reference 0.04517665973" in out
+    assert "wrong sign" in out
+    # missing transpose: dz @ y = [[16, 19], [36, 43]] instead of dz @ y.T = [[14, 20], [32, 46]].
+    assert "FAIL missing-transpose › vjp › x" in out and "FAIL missing-transpose › vjp › y" in out
+    assert "tests/fixtures/bad.yaml:" in out
+
+
+def test_broken_file_exits_2_with_file_and_line(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cases:\n  - name: a\n    op: sigmoid\n    input: {x: 1.0}\n")
+    result = CliRunner().invoke(main, ["run", str(broken)])
+    assert result.exit_code == 2
+    assert f"{broken}:4" in result.output and "unknown key 'input'" in result.output
+    assert "did you mean 'inputs'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_invalid_file_stops_everything_before_running(tmp_path):
+    (tmp_path / "a.yaml").write_text("name: fine\nop: exp\ninputs: {x: 1.0}\n")
+    (tmp_path / "b.yaml").write_text("name: bad\nop: nope\ninputs: {x: 1.0}\n")
+    result = CliRunner().invoke(main, ["run", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown op 'nope'" in result.output
+    assert "fine" not in result.output  # nothing ran
+
+
+def test_a_failing_case_never_stops_the_others(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "cases:\n"
+        "  - name: raises\n    function: tests.fixtures.bad_vjps:forward_raises\n    inputs: {x: 1.0}\n"
+        "  - name: vjp-raises\n    function: tests.fixtures.bad_vjps:sigmoid\n"
+        "    vjp: tests.fixtures.bad_vjps:vjp_raises\n    inputs: {x: 1.0}\n"
+        "  - name: gives-none\n    function: tests.fixtures.bad_vjps:matmul\n"
+        "    vjp: tests.fixtures.bad_vjps:vjp_returns_none\n"
+        "    inputs: {x: [[1.0, 2.0]], y: [[3.0], [4.0]]}\n"
+        "  - name: too-big\n    op: exp\n    inputs: {x: {shape: [1000, 1000, 1000]}}\n"
+        "  - name: still-runs\n    op: tanh\n    inputs: {x: [0.5, -0.5]}\n"
+    )
+    result = CliRunner().invoke(main, ["run", str(tmp_path), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    by_case = {}
+    for row in report["results"]:
+        by_case.setdefault(row["case"], []).append(row)
+    assert all(r["status"] == "error" for r in by_case["raises"])
+    assert "boom in the user's forward" in by_case["raises"][0]["message"]
+    assert any("boom in the user's vjp" in r["message"] for r in by_case["vjp-raises"])
+    none_row = [r for r in by_case["gives-none"] if r["method"] == "vjp" and r["input"] == "y"][0]
+    assert none_row["status"] == "error" and "returned None for input 'y'" in none_row["message"]
+    assert "over the budget" in by_case["too-big"][0]["message"]
+    assert {r["status"] for r in by_case["still-runs"]} == {"pass"}
+    assert "Traceback" not in result.output
+
+
+def test_json_report_follows_the_contract(tmp_path):
+    path = tmp_path / "out" / "report.json"
+    result = invoke("run", "cases/seeds.yaml", "-k", "sigmoid-seed", "--method", "numeric",
+                    "--method", "vjp", "--json", str(path))
+    assert result.exit_code == 0
+    report = json.loads(path.read_text())
+    assert report["version"] == 1
+    assert report["summary"] == {"passed": 3, "failed": 0, "skipped": 0, "errors": 0}
+    vjp = [r for r in report["results"] if r["method"] == "vjp"][0]
+    assert vjp["case"] == "sigmoid-seed" and vjp["file"] == "cases/seeds.yaml" and vjp["input"] == "x"
+    assert vjp["status"] == "pass" and vjp["max_abs_err"] < 1e-12 and vjp["max_rel_err"] < 1e-10
+    assert vjp["tolerance"] == {"rtol": 1e-7, "atol": 1e-10}
+    assert isinstance(vjp["worst_index"], list) and vjp["message"] == ""
+    expect = [r for r in report["results"] if r["method"] == "expect"][0]
+    assert expect["status"] == "pass" and expect["tolerance"] == {"rtol": 1e-5, "atol": 1e-8}
+    assert not list(path.parent.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_cli_tolerance_overrides_the_case(tmp_path):
+    case = tmp_path / "c.yaml"
+    case.write_text(
+        "name: scaled\nfunction: tests.fixtures.bad_vjps:sigmoid\n"
+        "vjp: tests.fixtures.bad_vjps:sigmoid_vjp_scaled\ninputs: {x: [0.5, 1.0, 2.0]}\n"
+    )
+    assert CliRunner().invoke(main, ["run", str(case)]).exit_code == 1  # 1e-6 off: flagged
+    assert CliRunner().invoke(main, ["run", str(case), "--rtol", "1e-5"]).exit_code == 0
+
+
+def test_no_cases_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["run", str(tmp_path)])
+    assert result.exit_code == 2 and "no cases found" in result.output
+    result = CliRunner().invoke(main, ["run", "cases/seeds.yaml", "-k", "no-such-case"])
+    assert result.exit_code == 2 and "matching -k 'no-such-case'" in result.output
+
+
+def test_list_and_ops():
+    listed = invoke("list", "cases/seeds.yaml")
+    assert listed.exit_code == 0
+    assert "matmul-seed" in listed.output and "op matmul" in listed.output
+    assert "cases/seeds.yaml:" in listed.output and "8 case(s)" in listed.output
+    ops = invoke("ops")
+    assert ops.exit_code == 0
+    for name in ("sigmoid", "softmax", "matmul", "conv2d", "relu", "tanh", "exp", "log", "sum", "mean"):
+        assert f"\n{name} " in ops.output
+
+
+def test_skip_and_xfail(tmp_path):
+    case = tmp_path / "c.yaml"
+    case.write_text(
+        "cases:\n"
+        "  - name: skipped\n    op: exp\n    inputs: {x: 1.0}\n    skip: not today\n"
+        "  - name: expected-to-fail\n    function: tests.fixtures.bad_vjps:sigmoid\n"
+        "    vjp: tests.fixtures.bad_vjps:sigmoid_vjp_wrong_sign\n    inputs: {x: [1.0]}\n"
+        "    xfail: sign bug, issue 12\n"
+    )
+    result = CliRunner().invoke(main, ["run", str(case)])
+    assert result.exit_code == 0, result.output
+    assert "SKIP skipped › numeric" in result.output and "not today" in result.output
+    assert "xfail (sign bug, issue 12)" in result.output
+
+
+def test_help_imports_no_framework():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gradcheck.cli import main\n"
+        "for args in (['--help'], ['run', '--help'], ['list', 'cases/seeds.yaml'], ['ops'],\n"
+        "             ['run', 'cases/seeds.yaml', '--method', 'vjp']):\n"
+        "    CliRunner().invoke(main, args)\n"
+        "heavy = [m for m in ('torch', 'tensorflow', 'jax') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_python_dash_m_and_console_script_agree():
+    result = subprocess.run([sys.executable, "-m", "gradcheck", "--help"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "Usage: gradcheck" in result.stdout
