@@ -33,7 +33,9 @@ def test_float64_default_flags_a_relative_1e6_error_and_passes_exact():
     tol = DEFAULT_TOLERANCES["float64"]
     value = np.random.default_rng(0).normal(size=1000)
     ref = reference(value, error=1e-13 * np.abs(value))
-    assert compare(value * (1 + 1e-6), ref, tol, **WHERE).status is Status.FAIL
+    scaled = compare(value * (1 + 1e-6), ref, tol, **WHERE)
+    assert scaled.status is Status.FAIL
+    assert "the reference times 1 + 1e-06" in scaled.message  # not a bare "times 1"
     assert compare(value * (1 + 4 * np.finfo(float).eps), ref, tol, **WHERE).status is Status.PASS
 
 
