@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcheck.compare import Comparison, Status
+from gradcheck.crosscheck import disagreements
 
 JSON_VERSION = 1
 _STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "yellow", Status.ERROR: "bold magenta"}
@@ -83,18 +84,43 @@ def build_table(comparisons: Sequence[Comparison], *, title: str | None = None, 
 
 
 def details(comparisons: Sequence[Comparison]) -> list[str]:
-    """One line per row that needs words: failures, errors, skips (deduplicated)."""
+    """One line per row that needs words: failures, errors, skips (deduplicated).
+
+    A skip that says the same thing for several cases (a framework that is not
+    installed) is said once, naming its methods and how many cases it covers.
+    """
+    shared_skips = _shared_skips(comparisons)
     lines, seen = [], set()
     for c in comparisons:
         if c.status is Status.PASS or not c.message:
+            continue
+        if c.status is Status.SKIP and c.message in shared_skips:
+            methods, cases = shared_skips[c.message]
+            if c.message not in seen:
+                lines.append(f"SKIP {', '.join(methods)} on {len(cases)} cases: {c.message}")
+                seen.add(c.message)
             continue
         key = (c.case, c.method, c.status, c.message)
         if c.status is not Status.FAIL and key in seen:
             continue
         seen.add(key)
         path = c.path if c.status is Status.FAIL else f"{c.case} › {c.method}"
-        lines.append(f"{c.status.value.upper()} {path} ({c.file}:{c.line}): {c.message}")
+        where = f" ({c.file}:{c.line})" if c.line else ""  # API results have no file
+        lines.append(f"{c.status.value.upper()} {path}{where}: {c.message}")
     return lines
+
+
+def _shared_skips(comparisons: Sequence[Comparison]) -> dict[str, tuple[list[str], list[str]]]:
+    """Skip message -> (its methods, its cases), for the messages that more than one case shares."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for c in comparisons:
+        if c.status is Status.SKIP and c.message:
+            methods, cases = found.setdefault(c.message, ([], []))
+            if c.method not in methods:
+                methods.append(c.method)
+            if c.case not in cases:
+                cases.append(c.case)
+    return {message: found[message] for message in found if len(found[message][1]) > 1}
 
 
 def render(comparisons: Sequence[Comparison], console: Console, *, title: str | None = None) -> None:
@@ -103,6 +129,8 @@ def render(comparisons: Sequence[Comparison], console: Console, *, title: str | 
     for line in details(comparisons):
         style = "red" if line.startswith(("FAIL", "ERROR")) else "yellow"
         console.print(Text(line, style=style if terminal else ""), soft_wrap=True)
+    for line in disagreements(comparisons):
+        console.print(Text(line, style="bold yellow" if terminal else ""), soft_wrap=True)
     summary = summary_line(comparisons)
     failed = any(c.status in (Status.FAIL, Status.ERROR) for c in comparisons)
     console.print(Text(summary, style=("bold red" if failed else "bold green") if terminal else ""))
@@ -158,6 +186,7 @@ def write_atomically(path: str | Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, _file_mode(path))  # mkstemp makes 0600; a report is an ordinary file
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -165,3 +194,13 @@ def write_atomically(path: str | Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _file_mode(path: Path) -> int:
+    """The mode of the file being replaced, else what open() would give (0666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

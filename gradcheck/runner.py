@@ -14,10 +14,11 @@ from typing import Iterable
 
 import numpy as np
 
-from gradcheck import backends
+from gradcheck import backends, fast
 from gradcheck.cases import Case
 from gradcheck.compare import Comparison, Status, compare, comparison_for
-from gradcheck.methods import EXPECT, FRAMEWORK_OF, METHODS, NUMERIC
+from gradcheck.directional import reference_jvp, seeded_tangent
+from gradcheck.methods import EXPECT, FORWARD_MODE, FRAMEWORK_OF, METHODS, NUMERIC
 from gradcheck.numeric import Reference, reference_vjp
 from gradcheck.problem import DEFAULT_MAX_ELEMENTS, CaseError, Problem, materialize
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
@@ -52,8 +53,12 @@ def applicable_methods(case: Case, options: RunOptions) -> list[str]:
     if case.methods is not None:
         chosen = [m for m in METHODS if m in case.methods]
     else:
+        # A user function's forward mode runs only when asked for (methods:, --method):
+        # frameworks derive it from a custom backward inconsistently (JAX refuses a
+        # custom_vjp function, a torch.autograd.Function needs its own jvp).
         chosen = [NUMERIC] + [
             m for m in METHODS if m in implemented and backends.get_backend(m).applies(case)
+            and not (case.kind == "function" and m in FORWARD_MODE)
         ]
     if options.methods is not None:
         chosen = [m for m in chosen if m in options.methods]
@@ -118,29 +123,67 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
     return rows
 
 
-def _references(problem: Problem, options: RunOptions) -> dict[str, Reference]:
+def _references(problem: Problem, options: RunOptions) -> dict[str, Reference | fast.Directional]:
+    """Per input: the full reference, or in fast mode the directional one (fast.py).
+
+    An input with a published answer (expect:) always gets the full reference.
+    """
     inputs = list(problem.inputs.values())
     names = list(problem.inputs)
     references = {}
     for name in problem.wrt:
-        reference = reference_vjp(problem.forward, inputs, problem.cotangent, names.index(name))
-        if not np.all(np.isfinite(reference.value)):
-            raise CaseError(f"the reference for {name} is not finite: the forward is undefined near the point")
-        references[name] = reference
+        if fast.use_fast(options.mode, problem.inputs[name].size) and name not in problem.case.expect:
+            references[name] = fast.directional_reference(problem.forward, inputs, problem.cotangent,
+                                                          names.index(name))
+        else:
+            references[name] = _full_reference(problem, name)
     return references
+
+
+def _full_reference(problem: Problem, name: str) -> Reference:
+    names = list(problem.inputs)
+    reference = reference_vjp(problem.forward, list(problem.inputs.values()), problem.cotangent,
+                              names.index(name))
+    if not np.all(np.isfinite(reference.value)):
+        raise CaseError(f"the reference for {name} is not finite: the forward is undefined near the point")
+    return reference
+
+
+def _compare_input(problem: Problem, name: str, gradient: np.ndarray, references: dict, tolerance,
+                   where: dict) -> Comparison:
+    """compare(), or in fast mode the directional check, which runs the full one (once) if it fails."""
+    reference = references[name]
+    if isinstance(reference, Reference):
+        return compare(gradient, reference, tolerance, **where)
+
+    def full() -> Reference:
+        references[name] = _full_reference(problem, name)  # later methods compare against it directly
+        return references[name]
+
+    try:
+        return fast.compare_fast(gradient, reference, tolerance, problem.dtype, full, **where)
+    except CaseError as exc:
+        return comparison_for(Status.ERROR, str(exc), **where)
+    except Exception as exc:  # the full reference, run late, met user code that raises
+        return comparison_for(Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}", **where)
 
 
 def _reference_rows(case: Case, references: dict[str, Reference]) -> list[Comparison]:
     rows = []
     for name, reference in references.items():
+        if not isinstance(reference, Reference):
+            rows.append(fast.reference_row(reference, **_where(case, NUMERIC, name)))
+            continue
         floor = resolve(case.dtype).atol  # as in compare: relative only above the absolute floor
         with np.errstate(divide="ignore", invalid="ignore"):
             relative = np.where((reference.error == 0) | (np.abs(reference.value) <= floor), 0.0,
                                 reference.error / np.abs(reference.value))
-        notes = [f"reference, {reference.evaluations:,} evaluations"
-                 + (" (batched)" if reference.batched else "")]
+        notes = [f"full reference by {reference.method}, {reference.evaluations:,} evaluations"
+                 + (" (batched)" if reference.batched else "")
+                 + (f", {reference.groups} proved groups of elements moved together" if reference.groups else "")]
         if reference.kinks:
             notes.append(f"{reference.kinks} kink element(s) checked as subgradient intervals")
+        notes.extend(reference.notes)
         rows.append(Comparison(
             status=Status.PASS, max_abs_err=float(np.max(reference.error, initial=0.0)),
             max_rel_err=float(np.max(relative, initial=0.0)), kinks=reference.kinks,
@@ -159,8 +202,12 @@ def _method_rows(problem: Problem, method: str, references: dict[str, Reference]
         return _rows(case, [method], Status.ERROR, f"this case gives {method!r} nothing to check")
     if not backend.available():
         return _rows(case, [method], Status.SKIP, install_hint(method))
+    if method in FORWARD_MODE:
+        return _jvp_rows(problem, method, backend, options)
     try:
         gradients = backend.gradients(problem, options)
+    except backends.BackendSkip as exc:
+        return _rows(case, [method], Status.SKIP, str(exc))
     except Exception as exc:
         return _rows(case, [method], Status.ERROR, _describe(exc))
     tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
@@ -172,7 +219,44 @@ def _method_rows(problem: Problem, method: str, references: dict[str, Reference]
             rows.append(comparison_for(Status.ERROR, f"returned None for input {name!r}, which is in wrt",
                                        **where))
             continue
-        rows.append(compare(gradient, references[name], tolerance, **where))
+        rows.append(_compare_input(problem, name, gradient, references, tolerance, where))
+    return rows
+
+
+def _jvp_rows(problem: Problem, method: str, backend, options: RunOptions) -> list[Comparison]:
+    """Forward mode: the framework's J u against finite differences along the same tangent u.
+
+    One seeded tangent per input in wrt; the row's worst index is an element of the output.
+    """
+    case = problem.case
+    tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
+    names, inputs = list(problem.inputs), list(problem.inputs.values())
+    rows = []
+    for name in case.wrt:
+        where = _where(case, method, name)
+        index, tangent = names.index(name), seeded_tangent(problem, name)
+        try:
+            reference = reference_jvp(problem.forward, inputs, index, tangent)
+        except Exception as exc:
+            rows.append(comparison_for(Status.ERROR, f"the directional reference failed: {_describe(exc)}",
+                                       **where))
+            continue
+        if not np.all(np.isfinite(reference.value)):
+            rows.append(comparison_for(Status.ERROR, f"the directional reference along {name} is not "
+                                       "finite: the forward is undefined near the point", **where))
+            continue
+        try:
+            derivative = backend.jvp(problem, options, index, tangent)
+        except backends.BackendSkip as exc:
+            return _rows(case, [method], Status.SKIP, str(exc))
+        except Exception as exc:
+            rows.append(comparison_for(Status.ERROR, _describe(exc), **where))
+            continue
+        row = compare(derivative, reference, tolerance, **where)
+        if row.message:  # say which quantity the index refers to
+            row = row.with_status(row.status, f"J·u along a seeded tangent of {name}, by output element: "
+                                  + row.message)
+        rows.append(row)
     return rows
 
 

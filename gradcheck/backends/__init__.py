@@ -7,9 +7,16 @@ framework module imports its framework inside its functions, on first use.
     name          the method name in case files and reports
     framework     the importable package it needs (None for NumPy)
     extra         the pip extra that installs it
-    available()   whether the framework imports
+    available()   whether the framework is installed (found without importing it;
+                  an install that is found but fails to import gives error rows)
     applies(case) whether the case gives this method something to check
     gradients(problem, options) -> {input name: J^T dz as float64 array, or None}
+
+Forward-mode backends (methods.FORWARD_MODE) have `jvp(problem, options,
+index, tangent) -> J u` over the output's shape instead of gradients().
+Optional: `supports_op(name)` for `gradcheck ops`. A backend that cannot
+check a case for a reason that is no fault of the case's gradient (no CUDA
+device, a layout its lowering does not cover) raises BackendSkip.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ import importlib
 from typing import Protocol
 
 from gradcheck.cases import Case
+
+
+class BackendSkip(Exception):
+    """This method cannot check this case here; the message says why (a skip, not an error)."""
 
 
 class Backend(Protocol):
@@ -35,6 +46,12 @@ class Backend(Protocol):
 # method name -> "module:attribute" of its backend object. Dispatch stays greppable.
 _REGISTRY: dict[str, str] = {
     "vjp": "gradcheck.backends.numpy_vjp:BACKEND",
+    "torch": "gradcheck.backends.torch_backend:BACKEND",
+    "tensorflow": "gradcheck.backends.tensorflow_backend:BACKEND",
+    "jax": "gradcheck.backends.jax_backend:BACKEND",
+    "torch-jvp": "gradcheck.backends.torch_backend:JVP_BACKEND",
+    "tensorflow-jvp": "gradcheck.backends.tensorflow_backend:JVP_BACKEND",
+    "jax-jvp": "gradcheck.backends.jax_backend:JVP_BACKEND",
 }
 
 

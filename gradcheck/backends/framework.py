@@ -1,0 +1,84 @@
+"""What the six framework methods share: which cases they check, and the glue to the protocol.
+
+Each framework module (torch_backend, tensorflow_backend, jax_backend)
+supplies an adapter that knows how to run its framework: convert NumPy
+inputs to tensors in the case dtype on the chosen device, run the native
+forward, and pull a cotangent back (reverse mode) or push a tangent forward
+(forward mode). Everything that is not framework-specific lives here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Protocol
+
+import numpy as np
+
+from gradcheck.backends import lowering
+from gradcheck.cases import Case
+
+
+class Adapter(Protocol):
+    framework: str  # the importable package, also the pip extra and the case key
+
+    def vjp(self, problem, options) -> dict[str, np.ndarray | None]: ...
+
+    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray: ...
+
+
+def installed(package: str) -> bool:
+    """Whether `package` can be found, without importing it (cheap: no torch at startup)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module without a spec
+        return False
+
+
+def check_output(output: Any, problem, framework: str) -> None:
+    """The framework forward must give one tensor of the NumPy forward's shape."""
+    shape = getattr(output, "shape", None)  # every framework tensor has one; other values do not
+    if shape is None:
+        raise TypeError(f"the {framework} forward returned {type(output).__name__}, not a tensor")
+    if tuple(shape) != problem.output.shape:
+        raise ValueError(
+            f"the {framework} forward returned shape {list(shape)}, but the NumPy forward's output "
+            f"has shape {list(problem.output.shape)}"
+        )
+
+
+class FrameworkBackend:
+    """A framework method; the subclasses pick the mode."""
+
+    def __init__(self, name: str, adapter: Adapter):
+        self.name, self.adapter = name, adapter
+        self.framework = self.extra = adapter.framework
+
+    def available(self) -> bool:
+        return installed(self.framework)
+
+    def supports_op(self, op_name: str) -> bool:
+        return op_name in lowering.OPS[self.framework]
+
+    def applies(self, case: Case) -> bool:
+        if case.op is not None:
+            return self.supports_op(case.op)
+        if case.expr is not None:
+            return True
+        return self.framework in case.framework_functions
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class ReverseMode(FrameworkBackend):
+    """J^T dz by the framework's autodiff: torch.autograd.grad, GradientTape, jax.vjp."""
+
+    def gradients(self, problem, options) -> dict[str, np.ndarray | None]:
+        return self.adapter.vjp(problem, options)
+
+
+class ForwardMode(FrameworkBackend):
+    """J u by the framework's forward mode: torch.func.jvp, ForwardAccumulator, jax.jvp."""
+
+    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
+        return self.adapter.jvp(problem, options, index, tangent)

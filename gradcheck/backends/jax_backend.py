@@ -1,0 +1,111 @@
+"""The `jax` and `jax-jvp` methods: jax.vjp and jax.jvp.
+
+    reverse:  jax.vjp(f, x)[1](dz)
+    forward:  jax.jvp(f, (x,), (u,))[1]
+
+JAX computes in float32 unless 64-bit mode is on. A float64 case turns it on
+for the duration of the check only, with JAX's own scoped switch
+(`jax.enable_x64`, `jax.experimental.enable_x64` before 0.4.36), which
+restores the user's setting on the way out; float32 and narrower cases run
+under whatever the user has set, since explicit dtypes hold either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from gradcheck.backends import BackendSkip
+from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
+from gradcheck.backends.lowering import native_forward
+
+FRAMEWORK = "jax"
+
+
+def _jax():
+    import jax
+
+    return jax
+
+
+def _x64_enabled():
+    """JAX's scoped 64-bit switch, wherever this JAX version keeps it."""
+    try:
+        from jax import enable_x64
+    except ImportError:
+        from jax.experimental import enable_x64
+    return enable_x64(True)
+
+
+def _device(jax, name: str):
+    try:
+        return jax.devices(name)[0]
+    except RuntimeError:  # JAX raises when no platform of that name is present
+        raise BackendSkip(f"no {name.upper()} device for jax (jax.devices({name!r}) found none)") from None
+
+
+def _dtype(jax, name: str):
+    numpy = jax.numpy
+    return {"float64": numpy.float64, "float32": numpy.float32, "float16": numpy.float16,
+            "bfloat16": numpy.bfloat16}[name]
+
+
+def _to_numpy(array) -> np.ndarray:
+    return np.asarray(array).astype(np.float64)
+
+
+class JaxAdapter:
+    framework = FRAMEWORK
+
+    @contextlib.contextmanager
+    def _setup(self, problem, options):
+        """Inside: the native forward and the inputs as arrays in the case dtype on the device."""
+        jax = _jax()
+        device = _device(jax, options.device)
+        precision = _x64_enabled() if problem.dtype == "float64" else contextlib.nullcontext()
+        with precision, jax.default_device(device):
+            dtype = _dtype(jax, problem.dtype)
+            forward = native_forward(problem.case, FRAMEWORK, jax)
+            if problem.case.kind != "function":
+                # Our own lowerings trace cleanly: one compiled program per case is several
+                # times faster than compiling each primitive eagerly. A user's function runs
+                # as written (jit would reject Python control flow that vjp and jvp accept).
+                forward = jax.jit(forward)
+            # Exact casts: the inputs were rounded through the case dtype already.
+            arrays = [jax.device_put(jax.numpy.asarray(value, dtype=dtype), device)
+                      for value in problem.inputs.values()]
+            yield jax, forward, arrays
+
+    def vjp(self, problem, options) -> dict[str, np.ndarray | None]:
+        with self._setup(problem, options) as (jax, forward, arrays):
+            names = list(problem.inputs)
+            positions = [names.index(name) for name in problem.wrt]
+
+            def of_wrt(*wrt_arrays):
+                args = list(arrays)
+                for position, array in zip(positions, wrt_arrays):
+                    args[position] = array
+                return forward(*args)
+
+            output, pullback = jax.vjp(of_wrt, *(arrays[p] for p in positions))
+            check_output(output, problem, FRAMEWORK)
+            grads = pullback(jax.numpy.asarray(problem.cotangent, dtype=output.dtype))
+            return {name: _to_numpy(grad) for name, grad in zip(problem.wrt, grads)}
+
+    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
+        with self._setup(problem, options) as (jax, forward, arrays):
+
+            def of_one_input(x):
+                args = list(arrays)
+                args[index] = x
+                return forward(*args)
+
+            along = jax.numpy.asarray(tangent, dtype=arrays[index].dtype)
+            output, derivative = jax.jvp(of_one_input, (arrays[index],), (along,))
+            check_output(output, problem, FRAMEWORK)
+            return _to_numpy(derivative)
+
+
+BACKEND = ReverseMode("jax", JaxAdapter())
+JVP_BACKEND = ForwardMode("jax-jvp", JaxAdapter())

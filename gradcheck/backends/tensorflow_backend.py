@@ -1,0 +1,126 @@
+"""The `tensorflow` and `tensorflow-jvp` methods: GradientTape and ForwardAccumulator.
+
+    reverse:  tape.gradient(f(x), x, output_gradients=dz)
+    forward:  with tf.autodiff.ForwardAccumulator(x, u) as acc: acc.jvp(f(x))
+
+Importing TensorFlow prints start-up noise (oneDNN notices, CPU-feature
+lines from the C++ logger, absl warnings) that is not ours to show, so the
+import goes through `import_tensorflow`, which quiets it; the user's own
+settings of TF_CPP_MIN_LOG_LEVEL / TF_ENABLE_ONEDNN_OPTS win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+
+from gradcheck.backends import BackendSkip
+from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
+from gradcheck.backends.lowering import native_forward
+
+FRAMEWORK = "tensorflow"
+
+
+@contextlib.contextmanager
+def _c_stderr_discarded():
+    """Point file descriptor 2 at a scratch file: the C++ logger writes there, not to sys.stderr.
+
+    The scratch file is dropped afterwards; an import that fails raises, and
+    its Python exception carries the message that matters.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (an embedded interpreter): nothing to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """`import tensorflow`, without its start-up noise reaching the terminal."""
+    if sys.modules.get("tensorflow") is not None:  # imported already, by us or by the user
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ logs: errors only
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no "oneDNN custom operations are on" notice
+    with warnings.catch_warnings(), _c_stderr_discarded():
+        warnings.simplefilter("ignore")
+        import tensorflow as tf
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # absl ships with TensorFlow; be safe anyway
+        pass
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def _device(tf, name: str) -> str:
+    if name == "cuda":
+        if not tf.config.list_physical_devices("GPU"):
+            raise BackendSkip("no GPU visible to tensorflow (tf.config.list_physical_devices('GPU') is empty)")
+        return "/GPU:0"
+    return "/CPU:0"
+
+
+def _dtype(tf, name: str):
+    return {"float64": tf.float64, "float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}[name]
+
+
+def _to_numpy(tf, tensor) -> np.ndarray:
+    return tf.cast(tensor, tf.float64).numpy()
+
+
+class TensorflowAdapter:
+    framework = FRAMEWORK
+
+    def _setup(self, problem, options):
+        tf = import_tensorflow()  # before the user's module, which may import tensorflow itself
+        device, dtype = _device(tf, options.device), _dtype(tf, problem.dtype)
+        forward = native_forward(problem.case, FRAMEWORK, tf)
+        return tf, device, dtype, forward
+
+    def vjp(self, problem, options) -> dict[str, np.ndarray | None]:
+        tf, device, dtype, forward = self._setup(problem, options)
+        names = list(problem.inputs)
+        with tf.device(device):
+            # Exact casts: the inputs were rounded through the case dtype already.
+            tensors = [tf.cast(tf.constant(value), dtype) for value in problem.inputs.values()]
+            wrt = [tensors[names.index(name)] for name in problem.wrt]
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                for tensor in wrt:
+                    tape.watch(tensor)
+                output = forward(*tensors)
+            check_output(output, problem, FRAMEWORK)
+            cotangent = tf.cast(tf.constant(problem.cotangent), output.dtype)
+            # An input the graph never reached comes back None, which the runner reports.
+            grads = tape.gradient(output, wrt, output_gradients=cotangent)
+        return {name: None if grad is None else _to_numpy(tf, grad) for name, grad in zip(problem.wrt, grads)}
+
+    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
+        tf, device, dtype, forward = self._setup(problem, options)
+        with tf.device(device):
+            tensors = [tf.cast(tf.constant(value), dtype) for value in problem.inputs.values()]
+            along = tf.cast(tf.constant(tangent), dtype)
+            with tf.autodiff.ForwardAccumulator(primals=tensors[index], tangents=along) as accumulator:
+                output = forward(*tensors)
+            check_output(output, problem, FRAMEWORK)
+            # An output that does not depend on the input has J u = 0, as torch and JAX say.
+            derivative = accumulator.jvp(output, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return _to_numpy(tf, derivative)
+
+
+BACKEND = ReverseMode("tensorflow", TensorflowAdapter())
+JVP_BACKEND = ForwardMode("tensorflow-jvp", TensorflowAdapter())

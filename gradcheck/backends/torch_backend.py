@@ -1,0 +1,89 @@
+"""The `torch` and `torch-jvp` methods: PyTorch autograd, reverse and forward mode.
+
+    reverse:  torch.autograd.grad(f(x), x, grad_outputs=dz)     (what x.grad holds after z.backward(dz))
+    forward:  torch.func.jvp(f, (x,), (u,))
+
+torch is imported on first use, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from gradcheck.backends import BackendSkip
+from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
+from gradcheck.backends.lowering import native_forward
+
+FRAMEWORK = "torch"
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _device(torch, name: str):
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BackendSkip("no CUDA device for torch (torch.cuda.is_available() is False)")
+    return torch.device(name)
+
+
+def _dtype(torch, name: str):
+    return {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
+            "bfloat16": torch.bfloat16}[name]
+
+
+def _to_numpy(tensor) -> np.ndarray:
+    return tensor.detach().to("cpu", dtype=_torch().float64).numpy()
+
+
+class TorchAdapter:
+    framework = FRAMEWORK
+
+    def _setup(self, problem, options):
+        """torch, the native forward, and the inputs as tensors in the case dtype on the device.
+
+        The inputs were rounded through the case dtype already, so the cast is exact.
+        """
+        torch = _torch()
+        device, dtype = _device(torch, options.device), _dtype(torch, problem.dtype)
+        forward = native_forward(problem.case, FRAMEWORK, torch)
+        tensors = [torch.as_tensor(value).to(device=device, dtype=dtype) for value in problem.inputs.values()]
+        return torch, forward, tensors
+
+    def vjp(self, problem, options) -> dict[str, np.ndarray | None]:
+        torch, forward, tensors = self._setup(problem, options)
+        names = list(problem.inputs)
+        wrt = [tensors[names.index(name)].requires_grad_(True) for name in problem.wrt]
+        output = forward(*tensors)
+        check_output(output, problem, FRAMEWORK)
+        if not output.requires_grad:
+            raise ValueError("the torch forward's output does not require grad: it is detached from the inputs")
+        cotangent = torch.as_tensor(problem.cotangent).to(device=output.device, dtype=output.dtype)
+        # allow_unused: an input the graph never reached comes back None, which the runner reports.
+        grads = torch.autograd.grad(output, wrt, grad_outputs=cotangent, allow_unused=True)
+        return {name: None if grad is None else _to_numpy(grad) for name, grad in zip(problem.wrt, grads)}
+
+    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
+        torch, forward, tensors = self._setup(problem, options)
+        along = torch.as_tensor(tangent).to(device=tensors[index].device, dtype=tensors[index].dtype)
+
+        def of_one_input(x):
+            args = list(tensors)
+            args[index] = x
+            return forward(*args)
+
+        with warnings.catch_warnings():
+            # torch.func.jvp's first call imports decompositions that torch itself builds with the
+            # deprecated torch.jit.script; that is torch's business, not the user's code.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
+            output, derivative = torch.func.jvp(of_one_input, (tensors[index],), (along,))
+        check_output(output, problem, FRAMEWORK)
+        return _to_numpy(derivative)
+
+
+BACKEND = ReverseMode("torch", TorchAdapter())
+JVP_BACKEND = ForwardMode("torch-jvp", TorchAdapter())
