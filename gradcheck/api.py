@@ -33,6 +33,16 @@ class Result:
 
         return render_text(self.comparisons)
 
+    def __repr__(self) -> str:
+        # pytest shows `assert result.passed, result` through repr(), cut to 240
+        # characters: lead with the first failure, not with the dataclass fields.
+        failures = self.failures
+        if not failures:
+            return f"Result(passed: {len(self.comparisons)} comparisons)"
+        first = failures[0]
+        return (f"Result(failed: {len(failures)} of {len(self.comparisons)} comparisons; "
+                f"{first.path}: {first.message})")
+
 
 def check(
     function: Callable, inputs: Mapping[str, Any], *, vjp: Callable | None = None,

@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -65,25 +65,131 @@ def main() -> None:
 @click.option("--atol", type=click.FloatRange(min=0), help="Override every case's absolute tolerance.")
 @click.option("--max-elements", type=click.IntRange(min=1), default=10_000_000, show_default=True,
               help="Refuse generated inputs larger than this.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path) -> None:
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where framework methods compute (cuda rows skip when no GPU is present).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="Write the JSON report here (e.g. reports/gradcheck.json).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
+              help="Write a JUnit XML report here (e.g. reports/junit.xml).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False),
+              help="Write a Markdown summary here (e.g. reports/summary.md).")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+              help="Fail when a verdict got worse or an error grew past --baseline-factor.")
+@click.option("--update-baseline", "update_path", type=click.Path(dir_okay=False),
+              help="Record this run's comparisons as the baseline (replaces the file).")
+@click.option("--baseline-factor", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="An error that grows more than this many times is a regression.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Worker processes (0: one per CPU); the reports are the same as a serial run's.")
+def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path, junit_path,
+        markdown_path, baseline_path, update_path, baseline_factor, jobs, device) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck import report
-    from gradcheck.runner import Mode, RunOptions, run_case
+    from gradcheck.parallel import run_cases
+    from gradcheck.progress import progress_bar
+    from gradcheck.runner import Mode, RunOptions
     from gradcheck.tolerance import ToleranceOverride
 
     cases = _load(paths, keyword)
+    _require_frameworks(methods)
+    recorded = _load_baseline(baseline_path)  # before anything runs: a missing one is exit 2
     options = RunOptions(
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
-        max_elements=max_elements,
+        max_elements=max_elements, device=device,
     )
-    comparisons = [row for case in cases for row in run_case(case, options)]
-    report.render(comparisons, _console())
-    if json_path:
-        report.write_atomically(json_path, report.to_json(comparisons))
+    with progress_bar(len(cases)) as advance:
+        comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)
+    console = _console()
+    report.render(comparisons, console)
+    verdict = _hold_against_baseline(comparisons, recorded, baseline_path, baseline_factor, console)
+    _annotate(comparisons, verdict)
+    _write_reports(comparisons, verdict, json_path=json_path, junit_path=junit_path,
+                   markdown_path=markdown_path, update_path=update_path)
     failed = any(c.status.value in ("fail", "error") for c in comparisons)
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    sys.exit(EXIT_FAILED if failed or (verdict is not None and verdict.failed) else EXIT_OK)
+
+
+def _require_frameworks(methods: tuple[str, ...]) -> None:
+    """Asking for a framework method by name when the framework is missing is a usage error."""
+    from gradcheck import backends
+    from gradcheck.runner import install_hint
+
+    for method in methods:
+        if method in backends.implemented_methods() and not backends.get_backend(method).available():
+            raise UsageError(f"--method {method}: {install_hint(method)}")
+
+
+def _load_baseline(path: str | None):
+    if path is None:
+        return None
+    from gradcheck.baseline import BaselineError, load
+
+    try:
+        return load(path)
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _hold_against_baseline(comparisons, recorded, path, factor, console: Console):
+    """The baseline's verdicts, printed after the table: regressions, improvements, new."""
+    if recorded is None:
+        return None
+    from rich.text import Text
+
+    from gradcheck import baseline
+
+    verdict = baseline.diff(comparisons, recorded, factor=factor, path=path)
+    styles = {"  REGRESSED": "bold red", "  IMPROVED": "green", "  NEW": "cyan", "  SKIPPED": "yellow"}
+    for line in baseline.lines(verdict):
+        style = next((s for prefix, s in styles.items() if line.startswith(prefix)), "bold")
+        console.print(Text(line, style=style if console.is_terminal else ""), soft_wrap=True)
+    return verdict
+
+
+def _annotate(comparisons, verdict) -> None:
+    """On GitHub Actions, failures become annotations on the case's line in its file."""
+    from gradcheck import annotations
+
+    if annotations.enabled():
+        workspace = os.environ.get("GITHUB_WORKSPACE")
+        for line in annotations.annotations(comparisons, verdict, workspace=workspace):
+            click.echo(line)
+
+
+def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path, update_path) -> None:
+    from gradcheck import report
+
+    renderers = (
+        (json_path, lambda: report.to_json(comparisons)),
+        (junit_path, lambda: _junit(comparisons, verdict)),
+        (markdown_path, lambda: _markdown(comparisons, verdict)),
+        (update_path, lambda: _baseline_json(comparisons)),
+    )
+    for path, render in renderers:
+        if path:
+            try:
+                report.write_atomically(path, render())
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc}") from None
+
+
+def _junit(comparisons, verdict) -> str:
+    from gradcheck.junit import to_junit
+
+    return to_junit(comparisons, baseline=verdict)
+
+
+def _markdown(comparisons, verdict) -> str:
+    from gradcheck.markdown import to_markdown
+
+    return to_markdown(comparisons, baseline=verdict)
+
+
+def _baseline_json(comparisons) -> str:
+    from gradcheck.baseline import to_json
+
+    return to_json(comparisons)
 
 
 @main.command("list")

@@ -1,0 +1,224 @@
+"""The pytest plugin: case files as test items, and the `gradcheck` fixture.
+
+    pytest --gradcheck cases/              # or, in the ini file:  gradcheck_paths = cases
+
+Each (case, method) of a case file is one item, `cases/x.yaml::sigmoid-seed[torch]`.
+A method whose framework is missing skips, `skip:` and `xfail:` in the file
+become pytest's skip and xfail, and a failure shows the comparison table
+instead of a traceback into gradcheck.
+
+Projects that ask for none of this never see a YAML file collected, and
+installing gradcheck costs every pytest run only the import of this module:
+it imports pytest and nothing else at module level; gradcheck itself (NumPy,
+rich, the frameworks) is imported inside the hooks that need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+YAML_SUFFIXES = (".yaml", ".yml")
+_OPTIONS_KEY = pytest.StashKey[object]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradient checks from gradcheck case files")
+    group.addoption("--gradcheck", action="store_true", default=False,
+                    help="collect gradcheck case files (*.yaml, *.yml) from the paths given.")
+    group.addoption("--gradcheck-dtype", default=None, metavar="DTYPE",
+                    help="override every case's dtype (and the gradcheck fixture's).")
+    group.addoption("--gradcheck-mode", default=None, metavar="MODE",
+                    help="auto|full|fast, as `gradcheck run --mode`.")
+    parser.addini("gradcheck_paths", type="paths", default=[],
+                  help="folders or files of gradcheck case files, collected without --gradcheck.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gradcheck: a check from a gradcheck case file")
+    if config.getoption("gradcheck_dtype") is not None or config.getoption("gradcheck_mode") is not None:
+        run_options(config)  # a bad value is a usage error now, not one error per item
+    _add_ini_paths_to_default_args(config)
+
+
+def _add_ini_paths_to_default_args(config: pytest.Config) -> None:
+    """`gradcheck_paths` joins what a plain `pytest` collects; explicit arguments win."""
+    paths = config.getini("gradcheck_paths")
+    if not paths or config.args_source is pytest.Config.ArgsSource.ARGS:
+        return
+    roots = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    for path in paths:
+        path = Path(path).resolve()
+        if not any(path == root or root in path.parents for root in roots):
+            config.args.append(str(path))
+
+
+def _is_case_file(config: pytest.Config, file_path: Path) -> bool:
+    if file_path.suffix not in YAML_SUFFIXES:
+        return False
+    if config.getoption("gradcheck"):
+        return True
+    file_path = file_path.resolve()
+    return any(file_path == Path(p).resolve() or Path(p).resolve() in file_path.parents
+               for p in config.getini("gradcheck_paths"))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if _is_case_file(parent.config, file_path):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A skip of a case item points at the case in its file, not at this module."""
+    report = yield
+    if isinstance(item, CaseItem) and report.skipped and isinstance(report.longrepr, tuple):
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), line + 1, report.longrepr[2])
+    return report
+
+
+def run_options(config: pytest.Config):
+    """The RunOptions of this session, from --gradcheck-dtype and --gradcheck-mode."""
+    if _OPTIONS_KEY in config.stash:
+        return config.stash[_OPTIONS_KEY]
+    from gradcheck.runner import Mode, RunOptions
+    from gradcheck.tolerance import DTYPES
+
+    dtype = config.getoption("gradcheck_dtype")
+    mode = config.getoption("gradcheck_mode") or Mode.AUTO.value
+    if dtype is not None and dtype not in DTYPES:
+        raise pytest.UsageError(f"--gradcheck-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if mode not in {m.value for m in Mode}:
+        raise pytest.UsageError(f"--gradcheck-mode must be one of {', '.join(m.value for m in Mode)}, "
+                                f"got {mode!r}")
+    options = RunOptions(dtype=dtype, mode=Mode(mode))
+    config.stash[_OPTIONS_KEY] = options
+    return options
+
+
+@pytest.fixture
+def gradcheck(request: pytest.FixtureRequest):
+    """`gradcheck.check`, with this session's options (--gradcheck-dtype, --gradcheck-mode).
+
+    A result that fails also goes into the test's report as a section, so the
+    table shows in full however the test asserts on it (pytest cuts the repr
+    in `assert result.passed, result` to 240 characters).
+    """
+    import functools
+
+    from gradcheck.api import check
+
+    session_options = run_options(request.config)
+
+    @functools.wraps(check)
+    def check_with_session_options(*args, options=None, **kwargs):
+        result = check(*args, options=options if options is not None else session_options, **kwargs)
+        if not result.passed:
+            request.node.add_report_section("call", "gradcheck", str(result))
+        return result
+
+    check_with_session_options.options = session_options
+    return check_with_session_options
+
+
+# ---------------------------------------------------------------- collection
+
+
+class CaseFailed(Exception):
+    """A check did not pass; carries its comparisons for repr_failure."""
+
+    def __init__(self, comparisons):
+        super().__init__(f"{len(comparisons)} comparison(s)")
+        self.comparisons = comparisons
+
+
+class CaseFile(pytest.File):
+    """A case file: one item per (case, method)."""
+
+    def collect(self):
+        from dataclasses import replace
+
+        from gradcheck.cases import CaseFileError, load_file
+        from gradcheck.methods import EXPECT
+        from gradcheck.runner import applicable_methods
+
+        try:
+            cases = load_file(self.path)
+        except CaseFileError as exc:
+            raise self.CollectError(str(exc)) from None
+        options = run_options(self.config)
+        shown = _display_path(self.path, self.config.rootpath)
+        for case in cases:
+            case = replace(case, file=shown)
+            if options.dtype is not None:
+                case = replace(case, dtype=options.dtype)  # as run_case does, so methods agree
+            methods = applicable_methods(case, options) + ([EXPECT] if case.expect else [])
+            for method in methods:
+                yield CaseItem.from_parent(self, name=f"{case.name}[{method}]", case=case, method=method)
+
+    def results(self, case) -> list:
+        """Every comparison of a case, computed once for all its items.
+
+        The xfail is taken off: pytest judges it on the raw verdicts, so that
+        an expected failure shows as xfailed and an unexpected pass as xpassed.
+        """
+        cache = self.__dict__.setdefault("_gradcheck_results", {})
+        if case.name not in cache:
+            from dataclasses import replace
+
+            from gradcheck.runner import run_case
+
+            cache[case.name] = run_case(replace(case, xfail=None), run_options(self.config))
+        return cache[case.name]
+
+
+def _display_path(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+class CaseItem(pytest.Item):
+    """One method's comparisons for one case."""
+
+    def __init__(self, *, case, method: str, **kwargs):
+        super().__init__(**kwargs)
+        self.case, self.method = case, method
+        self.add_marker("gradcheck")
+        if case.skip:
+            self.add_marker(pytest.mark.skip(reason=case.skip))
+        elif case.xfail and method != "numeric":
+            # The reference itself is not expected to fail; where it does,
+            # runtest xfails imperatively, as the CLI turns it into a skip.
+            self.add_marker(pytest.mark.xfail(reason=case.xfail, raises=CaseFailed))
+
+    def runtest(self) -> None:
+        from gradcheck.compare import Status
+
+        rows = [c for c in self.parent.results(self.case) if c.method == self.method]
+        if rows and all(c.status is Status.SKIP for c in rows):
+            pytest.skip(rows[0].message or "skipped")
+        if not rows or any(c.status in (Status.FAIL, Status.ERROR) for c in rows):
+            if self.case.xfail and self.method == "numeric":
+                pytest.xfail(self.case.xfail)
+            raise CaseFailed(rows)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailed):
+            from gradcheck.report import render_text
+
+            rows = excinfo.value.comparisons
+            if not rows:
+                return f"{self.nodeid}: the run produced no comparison for method {self.method!r}"
+            failing = [c for c in rows if c.status.value in ("fail", "error")]
+            headline = (f"{self.case.name} › {self.method}: {len(failing)} of {len(rows)} comparison(s) "
+                        f"failed ({self.case.file}:{self.case.line})")
+            return headline + "\n\n" + render_text(rows).rstrip("\n")
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, self.case.line - 1, f"{self.case.file}::{self.name}"
