@@ -18,8 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["check", "load_cases", "Case", "CaseFileError", "Result"]
 __version__ = "0.1.0"
 
-# No `from __future__ import annotations` here: it would bind `gradcheck.annotations`
-# to a __future__ feature and hide the submodule of that name.
 _HOMES = {
     "check": "gradcheck.api", "Result": "gradcheck.api",
     "load_cases": "gradcheck.cases", "Case": "gradcheck.cases", "CaseFileError": "gradcheck.cases",

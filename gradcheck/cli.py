@@ -149,11 +149,11 @@ def _hold_against_baseline(comparisons, recorded, path, factor, console: Console
 
 def _annotate(comparisons, verdict) -> None:
     """On GitHub Actions, failures become annotations on the case's line in its file."""
-    from gradcheck import annotations
+    from gradcheck import github
 
-    if annotations.enabled():
+    if github.enabled():
         workspace = os.environ.get("GITHUB_WORKSPACE")
-        for line in annotations.annotations(comparisons, verdict, workspace=workspace):
+        for line in github.annotations(comparisons, verdict, workspace=workspace):
             click.echo(line)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gradcheck import annotations, markdown, parallel, progress, report
+from gradcheck import github, markdown, parallel, progress, report
 from gradcheck.cases import parse_cases
 from gradcheck.cli import main
 from gradcheck.compare import Comparison, Status
@@ -183,10 +183,10 @@ def test_github_annotations_point_at_the_case_line(mixed):
 
 
 def test_workflow_commands_are_escaped():
-    line = annotations.workflow_command("error", "50% off\r\nnext", file="a,b:c.yaml", line=3)
+    line = github.workflow_command("error", "50% off\r\nnext", file="a,b:c.yaml", line=3)
     assert line == "::error file=a%2Cb%3Ac.yaml,line=3::50%25 off%0D%0Anext"
     python_api = where(file="<python>", line=0)
-    assert annotations.annotations([python_api]) == []  # nothing to point at
+    assert github.annotations([python_api]) == []  # nothing to point at
 
 
 # ---------------------------------------------------------------- jobs and progress
