@@ -13,7 +13,7 @@ import sys
 import click
 from rich.console import Console
 
-from gradcheck.methods import EXPECT, METHODS
+from gradcheck.methods import METHODS
 from gradcheck.tolerance import DTYPES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -199,7 +199,7 @@ def list_cases(paths, keyword) -> None:
     """List the cases in PATHS and the methods that would check them, without running."""
     from rich.table import Table
 
-    from gradcheck.runner import RunOptions, applicable_methods
+    from gradcheck.runner import RunOptions, reported_methods
 
     cases = _load(paths, keyword)
     console = _console()
@@ -208,7 +208,7 @@ def list_cases(paths, keyword) -> None:
         table.add_column(header, no_wrap=True)
     for case in cases:
         source = f"op {case.op}" if case.op else f"expr {case.expr.source}" if case.expr else f"function {case.function}"
-        methods = applicable_methods(case, RunOptions()) + ([EXPECT] if case.expect else [])
+        methods = reported_methods(case, RunOptions())
         status = f" [skip: {case.skip}]" if case.skip else f" [xfail: {case.xfail}]" if case.xfail else ""
         table.add_row(case.name, source, ", ".join(case.input_names), ", ".join(case.wrt), case.dtype,
                       ", ".join(methods) + status, f"{case.file}:{case.line}")

@@ -23,9 +23,8 @@ from types import MappingProxyType
 from typing import Callable, Sequence
 
 from gradcheck.cases import Case
-from gradcheck.compare import Comparison, Status, comparison_for
-from gradcheck.methods import EXPECT
-from gradcheck.runner import RunOptions, applicable_methods, run_case
+from gradcheck.compare import Comparison, Status
+from gradcheck.runner import RunOptions, error_rows, reported_methods, run_case
 
 OnCaseDone = Callable[[Case], None]
 
@@ -123,9 +122,4 @@ def _run_portable(portable: bytes, options: RunOptions) -> list[Comparison]:
 
 
 def _crashed(case: Case, options: RunOptions, message: str) -> list[Comparison]:
-    where = {"case": case.name, "file": case.file, "line": case.line}
-    rows = [comparison_for(Status.ERROR, message, method=method, input=name, **where)
-            for method in applicable_methods(case, options) for name in case.wrt]
-    rows += [comparison_for(Status.ERROR, message, method=EXPECT, input=name, **where)
-             for name in case.expect if name in case.wrt]
-    return rows
+    return error_rows(case, reported_methods(case, options), Status.ERROR, message)

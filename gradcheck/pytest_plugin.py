@@ -142,8 +142,7 @@ class CaseFile(pytest.File):
         from dataclasses import replace
 
         from gradcheck.cases import CaseFileError, load_file
-        from gradcheck.methods import EXPECT
-        from gradcheck.runner import applicable_methods
+        from gradcheck.runner import reported_methods
 
         try:
             cases = load_file(self.path)
@@ -155,8 +154,7 @@ class CaseFile(pytest.File):
             case = replace(case, file=shown)
             if options.dtype is not None:
                 case = replace(case, dtype=options.dtype)  # as run_case does, so methods agree
-            methods = applicable_methods(case, options) + ([EXPECT] if case.expect else [])
-            for method in methods:
+            for method in reported_methods(case, options):
                 yield CaseItem.from_parent(self, name=f"{case.name}[{method}]", case=case, method=method)
 
     def results(self, case) -> list:

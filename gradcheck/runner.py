@@ -65,11 +65,19 @@ def applicable_methods(case: Case, options: RunOptions) -> list[str]:
     return chosen
 
 
+def reported_methods(case: Case, options: RunOptions) -> list[str]:
+    """The method names of this case's rows: its methods, then `expect` where the case has
+    published answers and the reference they are checked against runs."""
+    methods = applicable_methods(case, options)
+    if case.expect and (options.methods is None or NUMERIC in options.methods):
+        methods.append(EXPECT)
+    return methods
+
+
 def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
     if options.dtype is not None and options.dtype != case.dtype:
         case = replace(case, dtype=options.dtype)
-    methods = applicable_methods(case, options)
-    rows = _run(case, methods, options)
+    rows = _run(case, reported_methods(case, options), options)
     return _apply_xfail(case, rows)
 
 
@@ -77,11 +85,16 @@ def _where(case: Case, method: str, name: str) -> dict:
     return {"case": case.name, "file": case.file, "line": case.line, "method": method, "input": name}
 
 
-def _rows(case: Case, methods: Iterable[str], status: Status, message: str) -> list[Comparison]:
+def error_rows(case: Case, methods: Iterable[str], status: Status, message: str) -> list[Comparison]:
+    """One row per (method, input) saying the same thing: a skip, or an error before any comparison.
+
+    `expect` has rows only for the inputs with a published answer.
+    """
     return [
         comparison_for(status, message, **_where(case, method, name))
         for method in methods
         for name in case.wrt
+        if method != EXPECT or name in case.expect
     ]
 
 
@@ -94,32 +107,29 @@ def _describe(exc: BaseException) -> str:
 
 
 def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
-    # The published answer is checked against the reference, so it goes with it.
-    show_expect = case.expect and (options.methods is None or NUMERIC in options.methods)
-    expect_methods = [EXPECT] if show_expect else []
     if case.skip:
-        return _rows(case, methods, Status.SKIP, case.skip)
+        return error_rows(case, methods, Status.SKIP, case.skip)
     try:
         problem = materialize(case, max_elements=options.max_elements)
     except CaseError as exc:
-        return _rows(case, methods + expect_methods, Status.ERROR, str(exc))
+        return error_rows(case, methods, Status.ERROR, str(exc))
     except Exception as exc:  # a user function that fails in an unexpected way
-        return _rows(case, methods + expect_methods, Status.ERROR, _describe(exc))
+        return error_rows(case, methods, Status.ERROR, _describe(exc))
 
     try:
         references = _references(problem, options)
     except Exception as exc:
-        return _rows(case, methods + expect_methods, Status.ERROR,
-                     f"the finite-difference reference failed: {_describe(exc)}")
+        return error_rows(case, methods, Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}")
 
     rows: list[Comparison] = []
+    jvp_references: dict[str, Reference] = {}  # one per input, shared by the -jvp methods
     for method in methods:
         if method == NUMERIC:
             rows.extend(_reference_rows(case, references))
+        elif method == EXPECT:
+            rows.extend(_expect_rows(case, references))
         else:
-            rows.extend(_method_rows(problem, method, references, options))
-    if expect_methods:
-        rows.extend(_expect_rows(case, references))
+            rows.extend(_method_rows(problem, method, references, jvp_references, options))
     return rows
 
 
@@ -193,23 +203,23 @@ def _reference_rows(case: Case, references: dict[str, Reference]) -> list[Compar
 
 
 def _method_rows(problem: Problem, method: str, references: dict[str, Reference],
-                 options: RunOptions) -> list[Comparison]:
+                 jvp_references: dict[str, Reference], options: RunOptions) -> list[Comparison]:
     case = problem.case
     if method not in backends.implemented_methods():
-        return _rows(case, [method], Status.SKIP, f"method {method!r} is not implemented yet")
+        return error_rows(case, [method], Status.SKIP, f"method {method!r} is not implemented yet")
     backend = backends.get_backend(method)
     if not backend.applies(case):
-        return _rows(case, [method], Status.ERROR, f"this case gives {method!r} nothing to check")
+        return error_rows(case, [method], Status.ERROR, f"this case gives {method!r} nothing to check")
     if not backend.available():
-        return _rows(case, [method], Status.SKIP, install_hint(method))
+        return error_rows(case, [method], Status.SKIP, install_hint(method))
     if method in FORWARD_MODE:
-        return _jvp_rows(problem, method, backend, options)
+        return _jvp_rows(problem, method, backend, jvp_references, options)
     try:
         gradients = backend.gradients(problem, options)
     except backends.BackendSkip as exc:
-        return _rows(case, [method], Status.SKIP, str(exc))
+        return error_rows(case, [method], Status.SKIP, str(exc))
     except Exception as exc:
-        return _rows(case, [method], Status.ERROR, _describe(exc))
+        return error_rows(case, [method], Status.ERROR, _describe(exc))
     tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
     rows = []
     for name in case.wrt:
@@ -223,10 +233,13 @@ def _method_rows(problem: Problem, method: str, references: dict[str, Reference]
     return rows
 
 
-def _jvp_rows(problem: Problem, method: str, backend, options: RunOptions) -> list[Comparison]:
+def _jvp_rows(problem: Problem, method: str, backend, jvp_references: dict[str, Reference],
+              options: RunOptions) -> list[Comparison]:
     """Forward mode: the framework's J u against finite differences along the same tangent u.
 
     One seeded tangent per input in wrt; the row's worst index is an element of the output.
+    The finite-difference J u of an input is computed by the first -jvp method and kept in
+    `jvp_references` for the others.
     """
     case = problem.case
     tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
@@ -236,7 +249,9 @@ def _jvp_rows(problem: Problem, method: str, backend, options: RunOptions) -> li
         where = _where(case, method, name)
         index, tangent = names.index(name), seeded_tangent(problem, name)
         try:
-            reference = reference_jvp(problem.forward, inputs, index, tangent)
+            if name not in jvp_references:
+                jvp_references[name] = reference_jvp(problem.forward, inputs, index, tangent)
+            reference = jvp_references[name]
         except Exception as exc:
             rows.append(comparison_for(Status.ERROR, f"the directional reference failed: {_describe(exc)}",
                                        **where))
@@ -248,7 +263,7 @@ def _jvp_rows(problem: Problem, method: str, backend, options: RunOptions) -> li
         try:
             derivative = backend.jvp(problem, options, index, tangent)
         except backends.BackendSkip as exc:
-            return _rows(case, [method], Status.SKIP, str(exc))
+            return error_rows(case, [method], Status.SKIP, str(exc))
         except Exception as exc:
             rows.append(comparison_for(Status.ERROR, _describe(exc), **where))
             continue

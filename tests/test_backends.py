@@ -460,3 +460,18 @@ def test_a_wrong_custom_backward_fails_at_10000_elements(framework, dtype):
     assert gradcheck.check(swish, {"x": x}, dtype=dtype, methods=["numeric", framework], **{framework: good}).passed
     result = gradcheck.check(swish, {"x": x}, dtype=dtype, methods=["numeric", framework], **{framework: bad})
     assert statuses(result.comparisons)[(framework, "x")] == "fail"
+
+
+def test_the_forward_mode_reference_is_computed_once_per_input_for_every_jvp_method(monkeypatch):
+    for framework in ("torch", "jax"):
+        need(framework)
+    from gradcheck import runner
+
+    calls = []
+    original = runner.reference_jvp
+    monkeypatch.setattr(runner, "reference_jvp", lambda *args: calls.append(args[2]) or original(*args))
+    case = parse_cases("name: mm\nop: matmul\ninputs: {x: [[3.0, 4.0], [5.0, 6.0]], y: [[4.0, 5.0], [6.0, 7.0]]}\n")[0]
+    rows = run_case(case, RunOptions(methods=("torch-jvp", "jax-jvp")))
+    assert [(r.method, r.input, r.status.value) for r in rows] == [
+        ("torch-jvp", "x", "pass"), ("torch-jvp", "y", "pass"), ("jax-jvp", "x", "pass"), ("jax-jvp", "y", "pass")]
+    assert sorted(calls) == [0, 1]  # one finite-difference J u per input, shared by both methods

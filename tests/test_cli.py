@@ -77,6 +77,8 @@ def test_a_failing_case_never_stops_the_others(tmp_path):
         "    vjp: tests.fixtures.bad_vjps:vjp_returns_none\n"
         "    inputs: {x: [[1.0, 2.0]], y: [[3.0], [4.0]]}\n"
         "  - name: too-big\n    op: exp\n    inputs: {x: {shape: [1000, 1000, 1000]}}\n"
+        "  - name: raises-with-answer\n    function: tests.fixtures.bad_vjps:forward_raises\n"
+        "    inputs: {x: 1.0, y: 2.0}\n    expect: {y: 3.0}\n"
         "  - name: still-runs\n    op: tanh\n    inputs: {x: [0.5, -0.5]}\n"
     )
     result = CliRunner().invoke(main, ["run", str(tmp_path), "--json", str(tmp_path / "r.json")])
@@ -91,6 +93,9 @@ def test_a_failing_case_never_stops_the_others(tmp_path):
     none_row = [r for r in by_case["gives-none"] if r["method"] == "vjp" and r["input"] == "y"][0]
     assert none_row["status"] == "error" and "returned None for input 'y'" in none_row["message"]
     assert "over the budget" in by_case["too-big"][0]["message"]
+    # a published answer for y only: the error rows of `expect` name y, not x
+    expect_rows = [(r["input"], r["status"]) for r in by_case["raises-with-answer"] if r["method"] == "expect"]
+    assert expect_rows == [("y", "error")]
     assert {r["status"] for r in by_case["still-runs"]} == {"pass"}
     assert "Traceback" not in result.output
 
