@@ -31,13 +31,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gradcheck.numeric import BASE_STEP, EPS, LEVELS, ROUNDOFF_FACTOR, Reference, _richardson
+from gradcheck.numeric import (BASE_STEP, EPS, LEVELS, RETRIES, RETRY_SHRINK, ROUNDOFF_FACTOR, _CENTRAL_WEIGHTS,
+                               Reference, _richardson, unconverged)
 from gradcheck.problem import Problem, round_to, stable_seed
-
-RETRY_SHRINK = 16.0  # a step that met a domain edge or did not settle is retried this much smaller
-RETRIES = 2
-# R[last][last] = sum_l w_l D(h_l): the weights that carry each level's round-off into the result.
-_ROUNDOFF_WEIGHTS = np.abs(_richardson(np.eye(LEVELS), 2.0, 2)[:, -1])
 
 
 def seeded_tangent(problem: Problem, name: str) -> np.ndarray:
@@ -96,15 +92,12 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
         with np.errstate(all="ignore"):
             table = _richardson(central, 2.0, 2)
             found = table[..., -1]
-            found_error = np.abs(table[..., -1] - table[..., -2]) + roundoff @ _ROUNDOFF_WEIGHTS
+            found_error = np.abs(table[..., -1] - table[..., -2]) + roundoff @ _CENTRAL_WEIGHTS
         better = np.isfinite(found) & np.isfinite(found_error) & (found_error < error)
         value = np.where(better, found, value)
         error = np.where(better, found_error, error)
-        # Retry, smaller, the outputs that met a domain edge or did not settle (numeric.py's rule).
-        finite = np.abs(value[np.isfinite(value)])
-        typical = float(np.mean(finite)) if finite.size else 0.0
-        poor = ~np.isfinite(error) | (error > 1e-9 * (np.abs(value) + typical))
-        if not np.any(poor):
+        # Retry, smaller, the outputs that met a domain edge or did not settle.
+        if not np.any(unconverged(value, error)):
             break
         h /= RETRY_SHRINK
     return Reference(value=value, error=error, lower=value, upper=value, kinks=0,

@@ -429,14 +429,21 @@ def _first_pass(engine: _Engine, steps: np.ndarray, grouping: bool, notes: list[
     return groups, best, kink
 
 
+def unconverged(value: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Estimates worth retrying with smaller steps: a non-finite error (a domain edge), or an
+    error above 1e-9 of the value's size (measured against the typical finite value, so that
+    values near zero are not held to a relative standard)."""
+    finite = np.abs(value[np.isfinite(value)])
+    typical = float(np.mean(finite)) if finite.size else 0.0
+    return ~np.isfinite(error) | (error > 1e-9 * (np.abs(value) + typical))
+
+
 def _retry(engine: _Engine, groups: list[sparsity.Group], steps: np.ndarray, best: dict[str, np.ndarray],
            kink: np.ndarray) -> None:
     """Retry, with smaller steps, elements that met a domain edge (non-finite) or whose estimate is
     poor; keep whichever attempt estimated better."""
     for _attempt in range(RETRIES):
-        finite_values = np.abs(best["value"][np.isfinite(best["value"])])
-        typical = float(np.mean(finite_values)) if finite_values.size else 0.0
-        poor = ~np.isfinite(best["error"]) | (~kink & (best["error"] > 1e-9 * (np.abs(best["value"]) + typical)))
+        poor = unconverged(best["value"], best["error"]) & (~kink | ~np.isfinite(best["error"]))
         if not poor.any():
             return
         steps = steps / RETRY_SHRINK
