@@ -25,12 +25,12 @@ atomically:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Mapping, Sequence
 
 from gradcheck.compare import Comparison, Status
+from gradcheck.report import finite_or_none, format_number
 
 BASELINE_VERSION = 1
 DEFAULT_FACTOR = 10.0
@@ -106,14 +106,10 @@ def key(c: Comparison) -> str:
 # ---------------------------------------------------------------- the file
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
 def entry_of(c: Comparison) -> Entry:
     return Entry(
-        status=c.status, max_abs_err=_finite(c.max_abs_err), max_rel_err=_finite(c.max_rel_err),
-        margin=_finite(c.margin), tolerance=c.tolerance.as_dict() if c.tolerance is not None else None,
+        status=c.status, max_abs_err=finite_or_none(c.max_abs_err), max_rel_err=finite_or_none(c.max_rel_err),
+        margin=finite_or_none(c.margin), tolerance=c.tolerance.as_dict() if c.tolerance is not None else None,
     )
 
 
@@ -154,8 +150,8 @@ def load(path: str | Path) -> dict[str, Entry]:
     for name, value in raw.items():
         try:
             entries[name] = Entry(
-                status=Status(value["status"]), max_abs_err=_number(value.get("max_abs_err")),
-                max_rel_err=_number(value.get("max_rel_err")), margin=_number(value.get("margin")),
+                status=Status(value["status"]), max_abs_err=_parsed_number(value.get("max_abs_err")),
+                max_rel_err=_parsed_number(value.get("max_rel_err")), margin=_parsed_number(value.get("margin")),
                 tolerance=value.get("tolerance"),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -163,7 +159,7 @@ def load(path: str | Path) -> dict[str, Entry]:
     return entries
 
 
-def _number(value) -> float | None:
+def _parsed_number(value) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -224,16 +220,12 @@ def _describe_growth(before: Entry, c: Comparison, growth: float) -> str:
         how = f"grew {new / old:.3g}x" if old > 0 else "grew from 0"
     else:
         how = f"shrank {old / new:.3g}x" if new > 0 else "shrank to 0"
-    text = (f"error {how}: margin {_short(before.margin)} -> {_short(c.margin)}, "
-            f"max abs err {_short(before.max_abs_err)} -> {_short(c.max_abs_err)}")
+    text = (f"error {how}: margin {format_number(before.margin)} -> {format_number(c.margin)}, "
+            f"max abs err {format_number(before.max_abs_err)} -> {format_number(c.max_abs_err)}")
     now = c.tolerance.as_dict() if c.tolerance is not None else None
     if before.tolerance is not None and now is not None and dict(before.tolerance) != now:
         text += f" (tolerance changed: {_tolerance(before.tolerance)} -> {_tolerance(now)})"
     return text
-
-
-def _short(value: float | None) -> str:
-    return "-" if value is None else "0" if value == 0 else f"{value:.2e}"
 
 
 def _tolerance(tolerance: Mapping[str, float]) -> str:

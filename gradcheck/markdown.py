@@ -11,7 +11,7 @@ from typing import Sequence
 
 from gradcheck.baseline import BaselineDiff, summary as baseline_summary
 from gradcheck.compare import Comparison, Status
-from gradcheck.report import _margin, _number, summary_line  # the table's own number formats
+from gradcheck.report import row_cells, summary_line
 
 MAX_ROWS = 1000
 _VERDICT = {Status.PASS: "✅ pass", Status.FAIL: "❌ fail", Status.SKIP: "⏭️ skip", Status.ERROR: "💥 error"}
@@ -31,9 +31,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _row(c: Comparison) -> list[str]:
-    worst = str(list(c.worst_index)) if c.worst_index is not None else "-"
-    return [c.case, c.method, c.input, _number(c.max_abs_err), _number(c.max_rel_err),
-            _margin(c.margin), worst, _VERDICT[c.status]]
+    return [*row_cells(c), _VERDICT[c.status]]
 
 
 def to_markdown(comparisons: Sequence[Comparison], *, baseline: BaselineDiff | None = None,

@@ -39,7 +39,8 @@ def summary_line(comparisons: Sequence[Comparison]) -> str:
     return f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, {s['errors']} errors"
 
 
-def _number(value: float | None) -> str:
+def format_number(value: float | None) -> str:
+    """An error in the table's format: '-' when absent, '0' when exact, else 2 digits."""
     if value is None:
         return "-"
     if value == 0:
@@ -47,7 +48,7 @@ def _number(value: float | None) -> str:
     return f"{value:.2e}"
 
 
-def _margin(value: float | None) -> str:
+def format_margin(value: float | None) -> str:
     """The fraction of the tolerance used at the worst element, as a percentage."""
     if value is None:
         return "-"
@@ -71,16 +72,19 @@ def build_table(comparisons: Sequence[Comparison], *, title: str | None = None, 
     ):
         table.add_column(header, justify=justify, no_wrap=True)
     for c in comparisons:
-        exact = c.max_abs_err == 0 and c.status is Status.PASS
-        worst = str(list(c.worst_index)) if c.worst_index is not None and not exact else "-"
         verdict = c.status.value.upper()
         if c.kinks and c.status is Status.PASS and c.method != "numeric":
             verdict += f" ({c.kinks} kinks)"
-        table.add_row(
-            c.case, c.method, c.input, _number(c.max_abs_err), _number(c.max_rel_err),
-            _margin(c.margin), worst, Text(verdict, style=_STYLE[c.status] if terminal else ""),
-        )
+        table.add_row(*row_cells(c), Text(verdict, style=_STYLE[c.status] if terminal else ""))
     return table
+
+
+def row_cells(c: Comparison) -> list[str]:
+    """A row's cells before the verdict, as every table (terminal, Markdown) shows them."""
+    exact = c.max_abs_err == 0 and c.status is Status.PASS
+    worst = str(list(c.worst_index)) if c.worst_index is not None and not exact else "-"
+    return [c.case, c.method, c.input, format_number(c.max_abs_err), format_number(c.max_rel_err),
+            format_margin(c.margin), worst]
 
 
 def details(comparisons: Sequence[Comparison]) -> list[str]:
@@ -147,7 +151,7 @@ def render_text(comparisons: Sequence[Comparison], *, width: int = 200) -> str:
 # ---------------------------------------------------------------- JSON
 
 
-def _finite(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
     """JSON has no infinity or NaN: those become null (the message says why)."""
     if value is None or not math.isfinite(value):
         return None
@@ -158,10 +162,10 @@ def comparison_to_json(c: Comparison) -> dict:
     return {
         "case": c.case, "file": c.file, "line": c.line, "method": c.method, "input": c.input,
         "status": c.status.value,
-        "max_abs_err": _finite(c.max_abs_err), "max_rel_err": _finite(c.max_rel_err),
-        "margin": _finite(c.margin),
+        "max_abs_err": finite_or_none(c.max_abs_err), "max_rel_err": finite_or_none(c.max_rel_err),
+        "margin": finite_or_none(c.margin),
         "worst_index": list(c.worst_index) if c.worst_index is not None else None,
-        "got": _finite(c.got), "want": _finite(c.want),
+        "got": finite_or_none(c.got), "want": finite_or_none(c.want),
         "tolerance": c.tolerance.as_dict() if c.tolerance is not None else None,
         "kinks": c.kinks, "message": c.message,
     }
