@@ -99,11 +99,11 @@ def worker(case: str, who: str) -> dict:
         import gradcheck
         import gradcheck.api  # noqa: F401  imported before timing, as the frameworks are
         import gradcheck.backends.numpy_vjp  # noqa: F401
-        import gradcheck.complexstep  # noqa: F401
-        import gradcheck.fast  # noqa: F401
-        import gradcheck.ties  # noqa: F401
+        import gradcheck.engine.complexstep  # noqa: F401
+        import gradcheck.engine.fast  # noqa: F401
+        import gradcheck.engine.ties  # noqa: F401
         from gradcheck.ops import OPS
-        from gradcheck.runner import Mode, RunOptions
+        from gradcheck.run.runner import Mode, RunOptions
 
         mode = Mode.FULL if who == "gradcheck-full" else Mode.FAST
         names = list(OPS[op].inputs)
@@ -112,7 +112,7 @@ def worker(case: str, who: str) -> dict:
             methods=["numeric", "vjp"], options=RunOptions(mode=mode)))
         result["passed"] = outcome.passed
         if who == "gradcheck-full":
-            from gradcheck.numeric import reference_vjp
+            from gradcheck.engine.reference import reference_vjp
 
             refs = [reference_vjp(OPS[op].forward, inputs, dz, i) for i in range(len(inputs))]
             result["rel_err"] = max_relative([r.value for r in refs], truth)
@@ -154,6 +154,7 @@ def worker(case: str, who: str) -> dict:
         result["rel_err"] = max_relative(vjps, truth)
     elif who == "numdifftools":
         import numdifftools as nd
+
         from gradcheck.ops import OPS
 
         def gradients():
@@ -198,7 +199,7 @@ def needle_worker() -> dict:
     """Fast mode on 100,000 elements: a correct gradient passes, one element off by 1e-4 is named."""
     import gradcheck
     from gradcheck.ops import OPS
-    from gradcheck.runner import Mode, RunOptions
+    from gradcheck.run.runner import Mode, RunOptions
 
     rng = np.random.default_rng(5)
     x, dz = rng.normal(size=NEEDLE_N), rng.normal(size=NEEDLE_N)

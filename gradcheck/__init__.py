@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradcheck.api import Result, check
     from gradcheck.cases import Case, CaseFileError, load_cases
 
-__all__ = ["check", "load_cases", "Case", "CaseFileError", "Result"]
+__all__ = ["Case", "CaseFileError", "Result", "check", "load_cases"]
 __version__ = "0.1.0"
 
 _HOMES = {

@@ -8,9 +8,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from gradcheck.cases import Case, InputSpec
-from gradcheck.compare import Comparison, Status
-from gradcheck.runner import RunOptions, run_case
+from gradcheck.cases.schema import Case, InputSpec
+from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.run.runner import RunOptions, run_case
 from gradcheck.tolerance import DTYPES, ToleranceOverride
 
 
@@ -29,7 +29,7 @@ class Result:
         return tuple(c for c in self.comparisons if c.status in (Status.FAIL, Status.ERROR))
 
     def __str__(self) -> str:
-        from gradcheck.report import render_text
+        from gradcheck.reports.table import render_text
 
         return render_text(self.comparisons)
 

@@ -13,7 +13,7 @@ import sys
 import click
 from rich.console import Console
 
-from gradcheck.methods import METHODS
+from gradcheck.methods import METHODS, MODES
 from gradcheck.tolerance import DTYPES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -59,7 +59,7 @@ def main() -> None:
               help="Only these methods (repeatable).")
 @click.option("-k", "keyword", help="Only cases whose name contains this.")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Override every case's dtype.")
-@click.option("--mode", type=click.Choice(["auto", "full", "fast"]), default="auto", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True,
               help="full: every element; fast: random directions; auto: by size.")
 @click.option("--rtol", type=click.FloatRange(min=0), help="Override every case's relative tolerance.")
 @click.option("--atol", type=click.FloatRange(min=0), help="Override every case's absolute tolerance.")
@@ -84,10 +84,11 @@ def main() -> None:
 def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path, junit_path,
         markdown_path, baseline_path, update_path, baseline_factor, jobs, device) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
-    from gradcheck import report
-    from gradcheck.parallel import run_cases
-    from gradcheck.progress import progress_bar
-    from gradcheck.runner import Mode, RunOptions
+    from gradcheck.methods import Mode
+    from gradcheck.reports import table as report
+    from gradcheck.run.parallel import run_cases
+    from gradcheck.run.progress import progress_bar
+    from gradcheck.run.runner import RunOptions
     from gradcheck.tolerance import ToleranceOverride
 
     cases = _load(paths, keyword)
@@ -113,7 +114,7 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
 def _require_frameworks(methods: tuple[str, ...]) -> None:
     """Asking for a framework method by name when the framework is missing is a usage error."""
     from gradcheck import backends
-    from gradcheck.runner import install_hint
+    from gradcheck.run.runner import install_hint
 
     for method in methods:
         if method in backends.implemented_methods() and not backends.get_backend(method).available():
@@ -123,7 +124,7 @@ def _require_frameworks(methods: tuple[str, ...]) -> None:
 def _load_baseline(path: str | None):
     if path is None:
         return None
-    from gradcheck.baseline import BaselineError, load
+    from gradcheck.reports.baseline import BaselineError, load
 
     try:
         return load(path)
@@ -137,7 +138,7 @@ def _hold_against_baseline(comparisons, recorded, path, factor, console: Console
         return None
     from rich.text import Text
 
-    from gradcheck import baseline
+    from gradcheck.reports import baseline
 
     verdict = baseline.diff(comparisons, recorded, factor=factor, path=path)
     styles = {"  REGRESSED": "bold red", "  IMPROVED": "green", "  NEW": "cyan", "  SKIPPED": "yellow"}
@@ -149,7 +150,7 @@ def _hold_against_baseline(comparisons, recorded, path, factor, console: Console
 
 def _annotate(comparisons, verdict) -> None:
     """On GitHub Actions, failures become annotations on the case's line in its file."""
-    from gradcheck import github
+    from gradcheck.reports import github
 
     if github.enabled():
         workspace = os.environ.get("GITHUB_WORKSPACE")
@@ -158,7 +159,7 @@ def _annotate(comparisons, verdict) -> None:
 
 
 def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path, update_path) -> None:
-    from gradcheck import report
+    from gradcheck.reports import table as report
 
     renderers = (
         (json_path, lambda: report.to_json(comparisons)),
@@ -175,19 +176,19 @@ def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path
 
 
 def _junit(comparisons, verdict) -> str:
-    from gradcheck.junit import to_junit
+    from gradcheck.reports.junit import to_junit
 
     return to_junit(comparisons, baseline=verdict)
 
 
 def _markdown(comparisons, verdict) -> str:
-    from gradcheck.markdown import to_markdown
+    from gradcheck.reports.markdown import to_markdown
 
     return to_markdown(comparisons, baseline=verdict)
 
 
 def _baseline_json(comparisons) -> str:
-    from gradcheck.baseline import to_json
+    from gradcheck.reports.baseline import to_json
 
     return to_json(comparisons)
 
@@ -199,7 +200,7 @@ def list_cases(paths, keyword) -> None:
     """List the cases in PATHS and the methods that would check them, without running."""
     from rich.table import Table
 
-    from gradcheck.runner import RunOptions, reported_methods
+    from gradcheck.run.runner import RunOptions, reported_methods
 
     cases = _load(paths, keyword)
     console = _console()

@@ -84,7 +84,8 @@ def run_options(config: pytest.Config):
     """The RunOptions of this session, from --gradcheck-dtype and --gradcheck-mode."""
     if _OPTIONS_KEY in config.stash:
         return config.stash[_OPTIONS_KEY]
-    from gradcheck.runner import Mode, RunOptions
+    from gradcheck.methods import Mode
+    from gradcheck.run.runner import RunOptions
     from gradcheck.tolerance import DTYPES
 
     dtype = config.getoption("gradcheck_dtype")
@@ -142,7 +143,7 @@ class CaseFile(pytest.File):
         from dataclasses import replace
 
         from gradcheck.cases import CaseFileError, load_file
-        from gradcheck.runner import reported_methods
+        from gradcheck.run.runner import reported_methods
 
         try:
             cases = load_file(self.path)
@@ -167,7 +168,7 @@ class CaseFile(pytest.File):
         if case.name not in cache:
             from dataclasses import replace
 
-            from gradcheck.runner import run_case
+            from gradcheck.run.runner import run_case
 
             cache[case.name] = run_case(replace(case, xfail=None), run_options(self.config))
         return cache[case.name]
@@ -195,7 +196,7 @@ class CaseItem(pytest.Item):
             self.add_marker(pytest.mark.xfail(reason=case.xfail, raises=CaseFailed))
 
     def runtest(self) -> None:
-        from gradcheck.compare import Status
+        from gradcheck.compare.comparison import Status
 
         rows = [c for c in self.parent.results(self.case) if c.method == self.method]
         if rows and all(c.status is Status.SKIP for c in rows):
@@ -207,7 +208,7 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailed):
-            from gradcheck.report import render_text
+            from gradcheck.reports.table import render_text
 
             rows = excinfo.value.comparisons
             if not rows:

@@ -27,6 +27,11 @@ class Tolerance:
     def as_dict(self) -> dict:
         return {"rtol": self.rtol, "atol": self.atol}
 
+    def allowance(self, scale, error=0.0):
+        """The one allowance rule: atol + rtol * scale + error, where `scale` is |reference| (or the
+        size a sum was built from) and `error` the reference's own error estimate."""
+        return self.atol + self.rtol * scale + error
+
 
 # Defaults by the dtype the analytic gradient is computed in. float64: tight
 # enough to flag a VJP that is off by a relative 1e-6 everywhere, loose enough

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck.compare import Status
+from gradcheck.compare.comparison import Status
 from tests.fixtures import bad_vjps as f
 
 RNG = np.random.default_rng(42)

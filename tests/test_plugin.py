@@ -11,7 +11,7 @@ import pytest
 # pytester forgets the modules first imported inside an in-process run, and
 # NumPy refuses to be imported twice: import what the runs use here, once.
 import gradcheck.api  # noqa: F401
-import gradcheck.runner  # noqa: F401
+import gradcheck.run.runner  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

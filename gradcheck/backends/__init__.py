@@ -1,20 +1,21 @@
-"""Backends: one module per way of computing an analytic gradient.
+"""Backends: one module per way of computing an analytic gradient, behind a small protocol.
 
-A backend is a small protocol. Only NumPy float64 arrays cross it, so the
-engine, the comparator and the reports never import a framework; each
-framework module imports its framework inside its functions, on first use.
+Only a Task crosses into a backend: the native forward (a factory handed the
+imported framework module), NumPy inputs, the cotangent, the dtype and the
+device. Only NumPy float64 gradients come back. Backends import nothing from
+cases, so the engine, the comparator and the reports never import a
+framework; each framework module imports its framework inside its
+functions, on first use.
 
     name          the method name in case files and reports
     framework     the importable package it needs (None for NumPy)
     extra         the pip extra that installs it
     available()   whether the framework is installed (found without importing it;
                   an install that is found but fails to import gives error rows)
-    applies(case) whether the case gives this method something to check
-    gradients(problem, options) -> {input name: J^T dz as float64 array, or None}
+    gradients(task) -> {input name: J^T dz as float64 array, or None}
 
-Forward-mode backends (methods.FORWARD_MODE) have `jvp(problem, options,
-index, tangent) -> J u` over the output's shape instead of gradients().
-Optional: `supports_op(name)` for `gradcheck ops`. A backend that cannot
+Forward-mode backends (methods.FORWARD_MODE) have `jvp(task, index, tangent)
+-> J u` over the output's shape instead of gradients(). A backend that cannot
 check a case for a reason that is no fault of the case's gradient (no CUDA
 device, a layout its lowering does not cover) raises BackendSkip.
 """
@@ -22,13 +23,30 @@ device, a layout its lowering does not cover) raises BackendSkip.
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
-from gradcheck.cases import Case
+import numpy as np
 
 
 class BackendSkip(Exception):
     """This method cannot check this case here; the message says why (a skip, not an error)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a backend is given: arrays and callables, nothing of the case file."""
+
+    names: tuple[str, ...]  # every input, in call order
+    inputs: tuple[np.ndarray, ...]  # float64, already rounded through `dtype`
+    wrt: tuple[str, ...]  # the inputs to differentiate
+    cotangent: np.ndarray
+    output_shape: tuple[int, ...]
+    dtype: str
+    device: str = "cpu"
+    native: Callable[[Any], Callable] | None = None  # framework module -> forward(*tensors), params bound
+    traceable: bool = False  # the native forward is our own lowering, safe to trace (jax.jit)
+    numpy_vjp: Callable | None = None  # vjp(*inputs, cotangent) -> one gradient (or None) per input
 
 
 class Backend(Protocol):
@@ -38,9 +56,7 @@ class Backend(Protocol):
 
     def available(self) -> bool: ...
 
-    def applies(self, case: Case) -> bool: ...
-
-    def gradients(self, problem, options) -> dict: ...
+    def gradients(self, task: Task) -> dict: ...
 
 
 # method name -> "module:attribute" of its backend object. Dispatch stays greppable.

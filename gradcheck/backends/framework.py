@@ -1,4 +1,4 @@
-"""What the six framework methods share: which cases they check, and the glue to the protocol.
+"""What the six framework methods share: the glue between a framework adapter and the protocol.
 
 Each framework module (torch_backend, tensorflow_backend, jax_backend)
 supplies an adapter that knows how to run its framework: convert NumPy
@@ -14,16 +14,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gradcheck.backends import lowering
-from gradcheck.cases import Case
+from gradcheck.backends import Task
 
 
 class Adapter(Protocol):
     framework: str  # the importable package, also the pip extra and the case key
 
-    def vjp(self, problem, options) -> dict[str, np.ndarray | None]: ...
+    def vjp(self, task: Task) -> dict[str, np.ndarray | None]: ...
 
-    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray: ...
+    def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray: ...
 
 
 def installed(package: str) -> bool:
@@ -34,15 +33,15 @@ def installed(package: str) -> bool:
         return False
 
 
-def check_output(output: Any, problem, framework: str) -> None:
+def check_output(output: Any, task: Task, framework: str) -> None:
     """The framework forward must give one tensor of the NumPy forward's shape."""
     shape = getattr(output, "shape", None)  # every framework tensor has one; other values do not
     if shape is None:
         raise TypeError(f"the {framework} forward returned {type(output).__name__}, not a tensor")
-    if tuple(shape) != problem.output.shape:
+    if tuple(shape) != task.output_shape:
         raise ValueError(
             f"the {framework} forward returned shape {list(shape)}, but the NumPy forward's output "
-            f"has shape {list(problem.output.shape)}"
+            f"has shape {list(task.output_shape)}"
         )
 
 
@@ -56,16 +55,6 @@ class FrameworkBackend:
     def available(self) -> bool:
         return installed(self.framework)
 
-    def supports_op(self, op_name: str) -> bool:
-        return op_name in lowering.OPS[self.framework]
-
-    def applies(self, case: Case) -> bool:
-        if case.op is not None:
-            return self.supports_op(case.op)
-        if case.expr is not None:
-            return True
-        return self.framework in case.framework_functions
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
@@ -73,12 +62,12 @@ class FrameworkBackend:
 class ReverseMode(FrameworkBackend):
     """J^T dz by the framework's autodiff: torch.autograd.grad, GradientTape, jax.vjp."""
 
-    def gradients(self, problem, options) -> dict[str, np.ndarray | None]:
-        return self.adapter.vjp(problem, options)
+    def gradients(self, task: Task) -> dict[str, np.ndarray | None]:
+        return self.adapter.vjp(task)
 
 
 class ForwardMode(FrameworkBackend):
     """J u by the framework's forward mode: torch.func.jvp, ForwardAccumulator, jax.jvp."""
 
-    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
-        return self.adapter.jvp(problem, options, index, tangent)
+    def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
+        return self.adapter.jvp(task, index, tangent)

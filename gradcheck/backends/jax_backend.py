@@ -16,9 +16,8 @@ import contextlib
 
 import numpy as np
 
-from gradcheck.backends import BackendSkip
+from gradcheck.backends import BackendSkip, Task
 from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
-from gradcheck.backends.lowering import native_forward
 
 FRAMEWORK = "jax"
 
@@ -59,28 +58,27 @@ class JaxAdapter:
     framework = FRAMEWORK
 
     @contextlib.contextmanager
-    def _setup(self, problem, options):
+    def _setup(self, task: Task):
         """Inside: the native forward and the inputs as arrays in the case dtype on the device."""
         jax = _jax()
-        device = _device(jax, options.device)
-        precision = _x64_enabled() if problem.dtype == "float64" else contextlib.nullcontext()
+        device = _device(jax, task.device)
+        precision = _x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
         with precision, jax.default_device(device):
-            dtype = _dtype(jax, problem.dtype)
-            forward = native_forward(problem.case, FRAMEWORK, jax)
-            if problem.case.kind != "function":
+            dtype = _dtype(jax, task.dtype)
+            forward = task.native(jax)
+            if task.traceable:
                 # Our own lowerings trace cleanly: one compiled program per case is several
                 # times faster than compiling each primitive eagerly. A user's function runs
                 # as written (jit would reject Python control flow that vjp and jvp accept).
                 forward = jax.jit(forward)
             # Exact casts: the inputs were rounded through the case dtype already.
             arrays = [jax.device_put(jax.numpy.asarray(value, dtype=dtype), device)
-                      for value in problem.inputs.values()]
+                      for value in task.inputs]
             yield jax, forward, arrays
 
-    def vjp(self, problem, options) -> dict[str, np.ndarray | None]:
-        with self._setup(problem, options) as (jax, forward, arrays):
-            names = list(problem.inputs)
-            positions = [names.index(name) for name in problem.wrt]
+    def vjp(self, task: Task) -> dict[str, np.ndarray | None]:
+        with self._setup(task) as (jax, forward, arrays):
+            positions = [task.names.index(name) for name in task.wrt]
 
             def of_wrt(*wrt_arrays):
                 args = list(arrays)
@@ -89,12 +87,12 @@ class JaxAdapter:
                 return forward(*args)
 
             output, pullback = jax.vjp(of_wrt, *(arrays[p] for p in positions))
-            check_output(output, problem, FRAMEWORK)
-            grads = pullback(jax.numpy.asarray(problem.cotangent, dtype=output.dtype))
-            return {name: _to_numpy(grad) for name, grad in zip(problem.wrt, grads)}
+            check_output(output, task, FRAMEWORK)
+            grads = pullback(jax.numpy.asarray(task.cotangent, dtype=output.dtype))
+            return {name: _to_numpy(grad) for name, grad in zip(task.wrt, grads)}
 
-    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
-        with self._setup(problem, options) as (jax, forward, arrays):
+    def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
+        with self._setup(task) as (jax, forward, arrays):
 
             def of_one_input(x):
                 args = list(arrays)
@@ -103,7 +101,7 @@ class JaxAdapter:
 
             along = jax.numpy.asarray(tangent, dtype=arrays[index].dtype)
             output, derivative = jax.jvp(of_one_input, (arrays[index],), (along,))
-            check_output(output, problem, FRAMEWORK)
+            check_output(output, task, FRAMEWORK)
             return _to_numpy(derivative)
 
 

@@ -19,9 +19,8 @@ import warnings
 
 import numpy as np
 
-from gradcheck.backends import BackendSkip
+from gradcheck.backends import BackendSkip, Task
 from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
-from gradcheck.backends.lowering import native_forward
 
 FRAMEWORK = "tensorflow"
 
@@ -86,37 +85,36 @@ def _to_numpy(tf, tensor) -> np.ndarray:
 class TensorflowAdapter:
     framework = FRAMEWORK
 
-    def _setup(self, problem, options):
+    def _setup(self, task: Task):
         tf = import_tensorflow()  # before the user's module, which may import tensorflow itself
-        device, dtype = _device(tf, options.device), _dtype(tf, problem.dtype)
-        forward = native_forward(problem.case, FRAMEWORK, tf)
+        device, dtype = _device(tf, task.device), _dtype(tf, task.dtype)
+        forward = task.native(tf)
         return tf, device, dtype, forward
 
-    def vjp(self, problem, options) -> dict[str, np.ndarray | None]:
-        tf, device, dtype, forward = self._setup(problem, options)
-        names = list(problem.inputs)
+    def vjp(self, task: Task) -> dict[str, np.ndarray | None]:
+        tf, device, dtype, forward = self._setup(task)
         with tf.device(device):
             # Exact casts: the inputs were rounded through the case dtype already.
-            tensors = [tf.cast(tf.constant(value), dtype) for value in problem.inputs.values()]
-            wrt = [tensors[names.index(name)] for name in problem.wrt]
+            tensors = [tf.cast(tf.constant(value), dtype) for value in task.inputs]
+            wrt = [tensors[task.names.index(name)] for name in task.wrt]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 for tensor in wrt:
                     tape.watch(tensor)
                 output = forward(*tensors)
-            check_output(output, problem, FRAMEWORK)
-            cotangent = tf.cast(tf.constant(problem.cotangent), output.dtype)
+            check_output(output, task, FRAMEWORK)
+            cotangent = tf.cast(tf.constant(task.cotangent), output.dtype)
             # An input the graph never reached comes back None, which the runner reports.
             grads = tape.gradient(output, wrt, output_gradients=cotangent)
-        return {name: None if grad is None else _to_numpy(tf, grad) for name, grad in zip(problem.wrt, grads)}
+        return {name: None if grad is None else _to_numpy(tf, grad) for name, grad in zip(task.wrt, grads)}
 
-    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
-        tf, device, dtype, forward = self._setup(problem, options)
+    def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
+        tf, device, dtype, forward = self._setup(task)
         with tf.device(device):
-            tensors = [tf.cast(tf.constant(value), dtype) for value in problem.inputs.values()]
+            tensors = [tf.cast(tf.constant(value), dtype) for value in task.inputs]
             along = tf.cast(tf.constant(tangent), dtype)
             with tf.autodiff.ForwardAccumulator(primals=tensors[index], tangents=along) as accumulator:
                 output = forward(*tensors)
-            check_output(output, problem, FRAMEWORK)
+            check_output(output, task, FRAMEWORK)
             # An output that does not depend on the input has J u = 0, as torch and JAX say.
             derivative = accumulator.jvp(output, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return _to_numpy(tf, derivative)

@@ -12,9 +12,8 @@ import warnings
 
 import numpy as np
 
-from gradcheck.backends import BackendSkip
+from gradcheck.backends import BackendSkip, Task
 from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
-from gradcheck.backends.lowering import native_forward
 
 FRAMEWORK = "torch"
 
@@ -43,32 +42,31 @@ def _to_numpy(tensor) -> np.ndarray:
 class TorchAdapter:
     framework = FRAMEWORK
 
-    def _setup(self, problem, options):
+    def _setup(self, task: Task):
         """torch, the native forward, and the inputs as tensors in the case dtype on the device.
 
         The inputs were rounded through the case dtype already, so the cast is exact.
         """
         torch = _torch()
-        device, dtype = _device(torch, options.device), _dtype(torch, problem.dtype)
-        forward = native_forward(problem.case, FRAMEWORK, torch)
-        tensors = [torch.as_tensor(value).to(device=device, dtype=dtype) for value in problem.inputs.values()]
+        device, dtype = _device(torch, task.device), _dtype(torch, task.dtype)
+        forward = task.native(torch)
+        tensors = [torch.as_tensor(value).to(device=device, dtype=dtype) for value in task.inputs]
         return torch, forward, tensors
 
-    def vjp(self, problem, options) -> dict[str, np.ndarray | None]:
-        torch, forward, tensors = self._setup(problem, options)
-        names = list(problem.inputs)
-        wrt = [tensors[names.index(name)].requires_grad_(True) for name in problem.wrt]
+    def vjp(self, task: Task) -> dict[str, np.ndarray | None]:
+        torch, forward, tensors = self._setup(task)
+        wrt = [tensors[task.names.index(name)].requires_grad_(True) for name in task.wrt]
         output = forward(*tensors)
-        check_output(output, problem, FRAMEWORK)
+        check_output(output, task, FRAMEWORK)
         if not output.requires_grad:
             raise ValueError("the torch forward's output does not require grad: it is detached from the inputs")
-        cotangent = torch.as_tensor(problem.cotangent).to(device=output.device, dtype=output.dtype)
+        cotangent = torch.as_tensor(task.cotangent).to(device=output.device, dtype=output.dtype)
         # allow_unused: an input the graph never reached comes back None, which the runner reports.
         grads = torch.autograd.grad(output, wrt, grad_outputs=cotangent, allow_unused=True)
-        return {name: None if grad is None else _to_numpy(grad) for name, grad in zip(problem.wrt, grads)}
+        return {name: None if grad is None else _to_numpy(grad) for name, grad in zip(task.wrt, grads)}
 
-    def jvp(self, problem, options, index: int, tangent: np.ndarray) -> np.ndarray:
-        torch, forward, tensors = self._setup(problem, options)
+    def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
+        torch, forward, tensors = self._setup(task)
         along = torch.as_tensor(tangent).to(device=tensors[index].device, dtype=tensors[index].dtype)
 
         def of_one_input(x):
@@ -81,7 +79,7 @@ class TorchAdapter:
             # deprecated torch.jit.script; that is torch's business, not the user's code.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
             output, derivative = torch.func.jvp(of_one_input, (tensors[index],), (along,))
-        check_output(output, problem, FRAMEWORK)
+        check_output(output, task, FRAMEWORK)
         return _to_numpy(derivative)
 
 

@@ -20,8 +20,8 @@ import operator
 
 import numpy as np
 
-from .elementwise import as_float, finish_grad
-
+from gradcheck.ops.arrays import as_float, finish_grad
+from gradcheck.ops.registry import Op, UnsupportedLowering, register
 
 # ---------------------------------------------------------------------------
 # parameter handling
@@ -78,7 +78,7 @@ def normalize_padding(padding, key="padding"):
     return ph, pw
 
 
-def _pads(padding, size, k, s):
+def pads(padding, size, k, s):
     """(pad_before, pad_after, out_size) for one spatial dimension."""
     if padding == "valid":
         lo = hi = 0
@@ -115,8 +115,8 @@ def _geometry(x, w, stride, padding):
         ph = pw = padding
     H, W = x.shape[-2:]
     kh, kw = w.shape[-2:]
-    pt, pb, ho = _pads(ph, H, kh, sh)
-    pl, pr, wo = _pads(pw, W, kw, sw)
+    pt, pb, ho = pads(ph, H, kh, sh)
+    pl, pr, wo = pads(pw, W, kw, sw)
     return (sh, sw), (pt, pb, pl, pr), (ho, wo)
 
 
@@ -214,3 +214,88 @@ def conv2d_vjp(x, w, cotangent, stride=1, padding="valid"):
     dx = dxp[..., pt:pt + H, pl:pl + W]
 
     return finish_grad(dx, x), finish_grad(dw, w)
+
+
+# ---------------------------------------------------------------------------
+# framework lowerings
+# ---------------------------------------------------------------------------
+# Case files hold x as NCHW and w as OIHW. PyTorch and JAX take those layouts
+# directly. TensorFlow's CPU conv2d only runs NHWC with HWIO filters, so it
+# transposes in, convolves, and transposes the output back to NCHW; the
+# transposes are part of the differentiated graph, and their gradients are
+# exact permutations. Padding "same" means TF's SAME everywhere: the total
+# padding (out - 1) * stride + k - size is split with the odd pixel after
+# (bottom/right). TF and JAX implement SAME natively; PyTorch's
+# padding="same" rejects strides, so it pads explicitly with those amounts.
+
+def _lowered_geometry(x_shape, w_shape, stride, padding, framework: str):
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise UnsupportedLowering(
+            f"conv2d in {framework} is lowered for 4-D x (NCHW) and w (OIHW) only, got x of rank "
+            f"{len(x_shape)} and w of rank {len(w_shape)}")
+    return normalize_stride(stride), normalize_padding(padding)
+
+
+def explicit_pads(x_shape, w_shape, strides, padding):
+    """((top, bottom), (left, right)): the NumPy op's own padding rule, so "same" agrees exactly."""
+    per_axis = padding if isinstance(padding, tuple) else (padding, padding)
+    return tuple(pads(mode, size, k, s)[:2]
+                 for mode, size, k, s in zip(per_axis, x_shape[2:], w_shape[2:], strides))
+
+
+def _torch_conv2d(torch, x, w, stride=1, padding="valid"):
+    strides, padding = _lowered_geometry(tuple(x.shape), tuple(w.shape), stride, padding, "torch")
+    functional = torch.nn.functional
+    if padding == "valid":
+        return functional.conv2d(x, w, stride=strides)
+    if isinstance(padding, tuple):
+        return functional.conv2d(x, w, stride=strides, padding=padding)
+    (top, bottom), (left, right) = explicit_pads(tuple(x.shape), tuple(w.shape), strides, padding)
+    return functional.conv2d(functional.pad(x, (left, right, top, bottom)), w, stride=strides)
+
+
+_NCHW_TO_NHWC, _NHWC_TO_NCHW, _OIHW_TO_HWIO = (0, 2, 3, 1), (0, 3, 1, 2), (2, 3, 1, 0)
+
+
+def _tensorflow_conv2d(tf, x, w, stride=1, padding="valid"):
+    x_shape, w_shape = tuple(x.shape), tuple(w.shape)
+    strides, padding = _lowered_geometry(x_shape, w_shape, stride, padding, "tensorflow")
+    if isinstance(padding, tuple):
+        (top, bottom), (left, right) = explicit_pads(x_shape, w_shape, strides, padding)
+        tf_padding = [[0, 0], [top, bottom], [left, right], [0, 0]]
+    else:
+        tf_padding = padding.upper()  # "VALID" | "SAME": TF's own semantics, which ours follow
+    nhwc = tf.nn.conv2d(tf.transpose(x, _NCHW_TO_NHWC), tf.transpose(w, _OIHW_TO_HWIO),
+                        strides=[1, *strides, 1], padding=tf_padding, data_format="NHWC")
+    return tf.transpose(nhwc, _NHWC_TO_NCHW)
+
+
+def _jax_conv2d(jax, x, w, stride=1, padding="valid"):
+    strides, padding = _lowered_geometry(tuple(x.shape), tuple(w.shape), stride, padding, "jax")
+    if isinstance(padding, tuple):
+        jax_padding = [tuple(pair) for pair in explicit_pads(tuple(x.shape), tuple(w.shape), strides, padding)]
+    else:
+        jax_padding = padding.upper()
+    return jax.lax.conv_general_dilated(x, w, window_strides=strides, padding=jax_padding,
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+
+def _stride_value(value, key):
+    # keep the user's form: an int stays an int, a pair becomes a tuple
+    sh, sw = normalize_stride(value, key)
+    return (sh, sw) if hasattr(value, "__len__") else sh
+
+
+def _padding_value(value, key):
+    # "valid" / "same" (lower-cased), or an explicit int / (ph, pw) pair
+    p = normalize_padding(value, key)
+    if isinstance(p, tuple) and not hasattr(value, "__len__"):
+        return p[0]
+    return p
+
+
+CONV2D = register(Op(
+    "conv2d", ("x", "w"), conv2d, conv2d_vjp, {"stride": 1, "padding": "valid"},
+    "2-D cross-correlation, x NCHW, w OIHW; stride, padding valid/same/int",
+    validators={"stride": _stride_value, "padding": _padding_value},
+    torch=_torch_conv2d, tensorflow=_tensorflow_conv2d, jax=_jax_conv2d))

@@ -1,157 +1,175 @@
-"""Elementwise ops: sigmoid, relu, tanh, exp, log.
+"""Element-wise ops. For z = f(x) the Jacobian is diagonal, so the VJP is dx = dz * f'(x), pointwise.
 
-For an elementwise map z = f(x) the Jacobian is diagonal, so the
-vector-Jacobian product is simply dx = dz * f'(x), evaluated pointwise.
-Each derivative below is written in terms of the forward value where that
-is cheaper or more stable than differentiating the formula directly.
-
-This module also holds the small shape/dtype helpers shared by the other op
-modules (``as_float``, ``finish_grad``).
+Each derivative is written in terms of the forward value where that is
+cheaper or more stable than differentiating the formula directly. Each op's
+forward, VJP and framework lowerings stand together in one registry entry.
 """
 
 import numpy as np
 
-
-# ---------------------------------------------------------------------------
-# shared helpers
-# ---------------------------------------------------------------------------
-
-def as_float(x):
-    """Return ``x`` as an ndarray with a floating dtype.
-
-    Floating arrays keep their dtype (float32 stays float32); integer/bool
-    input is promoted to float64 so derivatives make sense.
-    """
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    return x
+from gradcheck.ops.arrays import as_float, finish_grad, out
+from gradcheck.ops.registry import Op, register
 
 
-def unbroadcast(g, shape):
-    """Reduce a gradient ``g`` to ``shape`` by summing over broadcast axes.
+def _unary(name, forward, derivative, summary, *, torch, tensorflow, jax, domain="real", in_expr=True):
+    """Register an element-wise op from its forward and f'(x, y) (y = f(x)); VJP: dz * f'(x, y)."""
 
-    If an input was broadcast in the forward pass, every copy of an element
-    contributed to the output, so (chain rule) its gradient is the sum of the
-    gradients of all copies: sum over leading axes that the input lacks and
-    over axes where the input has size 1.  If ``g`` is *smaller* than
-    ``shape`` (a broadcastable cotangent) it is broadcast up instead.
-    """
-    g = np.asarray(g)
-    shape = tuple(shape)
-    if g.shape == shape:
-        return g
-    extra = g.ndim - len(shape)
-    if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
-    elif extra < 0:
-        g = g.reshape((1,) * (-extra) + g.shape)
-    axes = tuple(i for i, (gs, s) in enumerate(zip(g.shape, shape))
-                 if s == 1 and gs != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    if g.shape != shape:
-        g = np.broadcast_to(g, shape)
-    return g
+    def vjp(x, cotangent):
+        x = as_float(x)
+        with np.errstate(all="ignore"):
+            return (finish_grad(np.asarray(cotangent) * derivative(x, forward(x)), x),)
+
+    vjp.__name__ = vjp.__qualname__ = f"{name}_vjp"
+    return register(Op(name, ("x",), forward, vjp, {}, summary, domain=domain,
+                       torch=torch, tensorflow=tensorflow, jax=jax, in_expr=in_expr))
 
 
-def finish_grad(g, like):
-    """Give gradient ``g`` the shape and dtype of input ``like``, as a
-    fresh writable ndarray (never a read-only broadcast view)."""
-    g = unbroadcast(g, like.shape)
-    g = np.asarray(g, dtype=like.dtype)
-    if not g.flags.writeable:
-        g = g.copy()
-    return g
-
-
-def _out(y, dtype):
-    """Forward results are ndarrays (0-d stays an array, not a numpy scalar)
-    with the input's dtype."""
-    return np.asarray(y, dtype=dtype)
-
-
-# ---------------------------------------------------------------------------
-# sigmoid
-# ---------------------------------------------------------------------------
+# ---------------------------------------------------------------- sigmoid
 
 def sigmoid(x):
-    # s(x) = 1 / (1 + e^-x).  Evaluated with e = e^-|x| <= 1 so nothing
-    # overflows: for x >= 0, s = 1/(1+e); for x < 0, s = e/(1+e)
-    # (multiply numerator and denominator by e^x).
+    # s(x) = 1 / (1 + e^-x), evaluated with e = e^-|x| <= 1 so nothing overflows:
+    # for x >= 0, s = 1/(1+e); for x < 0, s = e/(1+e) (numerator and denominator times e^x).
     x = as_float(x)
     e = np.exp(-np.abs(x))
     one = np.ones((), dtype=x.dtype)
-    s = np.where(x >= 0, one / (one + e), e / (one + e))
-    return _out(s, x.dtype)
+    return out(np.where(x >= 0, one / (one + e), e / (one + e)), x.dtype)
 
 
-def sigmoid_vjp(x, cotangent):
-    # s'(x) = s(x) * (1 - s(x)), so dx = dz * s * (1 - s).
-    x = as_float(x)
-    s = sigmoid(x)
-    return (finish_grad(np.asarray(cotangent) * s * (1 - s), x),)
+SIGMOID = _unary(
+    "sigmoid", sigmoid, lambda x, s: s * (1 - s),  # s' = s (1 - s)
+    "logistic function 1/(1+e^-x), elementwise",
+    torch=lambda torch, x: torch.sigmoid(x),
+    tensorflow=lambda tf, x: tf.math.sigmoid(x),
+    jax=lambda jax, x: jax.nn.sigmoid(x))
 
 
-# ---------------------------------------------------------------------------
-# relu
-# ---------------------------------------------------------------------------
+# ---------------------------------------------------------------- relu
 
 def relu(x):
     # max(x, 0); np.where (rather than x * (x > 0)) avoids producing -0.0.
     x = as_float(x)
-    return _out(np.where(x > 0, x, np.zeros((), dtype=x.dtype)), x.dtype)
+    return out(np.where(x > 0, x, np.zeros((), dtype=x.dtype)), x.dtype)
 
 
-def relu_vjp(x, cotangent):
-    # relu'(x) = 1 for x > 0 and 0 for x < 0; at the kink x = 0 we choose
-    # the subgradient 0, i.e. dx = dz * (x > 0).
-    x = as_float(x)
-    return (finish_grad(np.asarray(cotangent) * (x > 0), x),)
+RELU = _unary(
+    "relu", relu, lambda x, y: (x > 0).astype(x.dtype),  # 1 for x > 0, 0 below; subgradient 0 at the kink
+    "rectified linear unit max(x, 0), elementwise (grad 0 at x <= 0)",
+    torch=lambda torch, x: torch.relu(x),
+    tensorflow=lambda tf, x: tf.nn.relu(x),
+    jax=lambda jax, x: jax.nn.relu(x))
 
 
-# ---------------------------------------------------------------------------
-# tanh
-# ---------------------------------------------------------------------------
+# ---------------------------------------------------------------- tanh
 
 def tanh(x):
     x = as_float(x)
-    return _out(np.tanh(x), x.dtype)
+    return out(np.tanh(x), x.dtype)
 
 
-def tanh_vjp(x, cotangent):
-    # d/dx tanh(x) = 1 - tanh(x)^2  (= sech^2 x).
-    x = as_float(x)
-    t = np.tanh(x)
-    return (finish_grad(np.asarray(cotangent) * (1 - t * t), x),)
+TANH = _unary(
+    "tanh", tanh, lambda x, t: 1 - t * t,  # tanh' = 1 - tanh^2 = sech^2
+    "hyperbolic tangent, elementwise",
+    torch=lambda torch, x: torch.tanh(x),
+    tensorflow=lambda tf, x: tf.math.tanh(x),
+    jax=lambda jax, x: jax.numpy.tanh(x))
 
 
-# ---------------------------------------------------------------------------
-# exp
-# ---------------------------------------------------------------------------
+# ---------------------------------------------------------------- exp
 
 def exp(x):
     x = as_float(x)
-    return _out(np.exp(x), x.dtype)
+    return out(np.exp(x), x.dtype)
 
 
-def exp_vjp(x, cotangent):
-    # d/dx e^x = e^x.
-    x = as_float(x)
-    return (finish_grad(np.asarray(cotangent) * np.exp(x), x),)
+EXP = _unary(
+    "exp", exp, lambda x, y: y,  # (e^x)' = e^x
+    "exponential e^x, elementwise",
+    torch=lambda torch, x: torch.exp(x),
+    tensorflow=lambda tf, x: tf.math.exp(x),
+    jax=lambda jax, x: jax.numpy.exp(x))
 
 
-# ---------------------------------------------------------------------------
-# log
-# ---------------------------------------------------------------------------
+# ---------------------------------------------------------------- log
 
 def log(x):
-    # Natural log; only defined for x > 0 (domain "positive").
     x = as_float(x)
-    return _out(np.log(x), x.dtype)
+    return out(np.log(x), x.dtype)
 
 
-def log_vjp(x, cotangent):
-    # d/dx ln(x) = 1/x.
+LOG = _unary(
+    "log", log, lambda x, y: 1 / x,  # ln' = 1/x
+    "natural logarithm ln(x), elementwise, needs x > 0",
+    torch=lambda torch, x: torch.log(x),
+    tensorflow=lambda tf, x: tf.math.log(x),
+    jax=lambda jax, x: jax.numpy.log(x),
+    domain="positive")
+
+
+# ---------------------------------------------------------------- sin, cos, tan
+
+def sin(x):
     x = as_float(x)
-    return (finish_grad(np.asarray(cotangent) / x, x),)
+    return out(np.sin(x), x.dtype)
+
+
+SIN = _unary(
+    "sin", sin, lambda x, y: np.cos(x),
+    "sine, elementwise",
+    torch=lambda torch, x: torch.sin(x),
+    tensorflow=lambda tf, x: tf.math.sin(x),
+    jax=lambda jax, x: jax.numpy.sin(x))
+
+
+def cos(x):
+    x = as_float(x)
+    return out(np.cos(x), x.dtype)
+
+
+COS = _unary(
+    "cos", cos, lambda x, y: -np.sin(x),
+    "cosine, elementwise",
+    torch=lambda torch, x: torch.cos(x),
+    tensorflow=lambda tf, x: tf.math.cos(x),
+    jax=lambda jax, x: jax.numpy.cos(x))
+
+
+def tan(x):
+    x = as_float(x)
+    return out(np.tan(x), x.dtype)
+
+
+TAN = _unary(
+    "tan", tan, lambda x, t: 1 + t * t,  # tan' = sec^2 = 1 + tan^2
+    "tangent, elementwise",
+    torch=lambda torch, x: torch.tan(x),
+    tensorflow=lambda tf, x: tf.math.tan(x),
+    jax=lambda jax, x: jax.numpy.tan(x))
+
+
+# ---------------------------------------------------------------- sqrt, abs
+
+def sqrt(x):
+    x = as_float(x)
+    return out(np.sqrt(x), x.dtype)
+
+
+SQRT = _unary(
+    "sqrt", sqrt, lambda x, y: 0.5 / y,  # (sqrt x)' = 1 / (2 sqrt x)
+    "square root, elementwise, needs x > 0",
+    torch=lambda torch, x: torch.sqrt(x),
+    tensorflow=lambda tf, x: tf.math.sqrt(x),
+    jax=lambda jax, x: jax.numpy.sqrt(x),
+    domain="positive")
+
+
+def abs_(x):
+    x = as_float(x)
+    return out(np.abs(x), x.dtype)
+
+
+ABS = _unary(
+    "abs", abs_, lambda x, y: np.sign(x),  # |x|' = sign(x); subgradient 0 at the kink x = 0
+    "absolute value |x|, elementwise (grad 0 at x = 0)",
+    torch=lambda torch, x: torch.abs(x),
+    tensorflow=lambda tf, x: tf.math.abs(x),
+    jax=lambda jax, x: jax.numpy.abs(x))

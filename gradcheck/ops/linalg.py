@@ -1,8 +1,9 @@
-"""matmul with np.matmul semantics (batched, broadcasting, 1-D vectors)."""
+"""matmul with np.matmul semantics (batched, broadcasting, 1-D vectors), as a registry entry."""
 
 import numpy as np
 
-from .elementwise import as_float, finish_grad
+from gradcheck.ops.arrays import as_float, finish_grad
+from gradcheck.ops.registry import Op, register
 
 
 def _result_dtype(x, y):
@@ -46,3 +47,20 @@ def matmul_vjp(x, y, cotangent):
     dx = finish_grad(dx, x2).reshape(x.shape)
     dy = finish_grad(dy, y2).reshape(y.shape)
     return dx, dy
+
+
+def _tensorflow_matmul(tf, x, y):
+    # NumPy semantics for 1-D operands (tf.linalg.matmul needs rank >= 2): promote, multiply, drop.
+    vx, vy = x.shape.rank == 1, y.shape.rank == 1
+    z = tf.linalg.matmul(x[tf.newaxis, :] if vx else x, y[:, tf.newaxis] if vy else y)
+    if vx and vy:
+        return tf.reshape(z, [])
+    return tf.squeeze(z, axis=-2) if vx else tf.squeeze(z, axis=-1) if vy else z
+
+
+MATMUL = register(Op(
+    "matmul", ("x", "y"), matmul, matmul_vjp, {},
+    "matrix product x @ y, np.matmul semantics (batched, 1-D vectors)",
+    torch=lambda torch, x, y: torch.matmul(x, y),
+    tensorflow=_tensorflow_matmul,
+    jax=lambda jax, x, y: jax.numpy.matmul(x, y)))

@@ -1,11 +1,11 @@
-"""Reductions: sum, mean, and softmax (a normalisation along one axis)."""
+"""Reductions: sum, mean, and softmax (a normalisation along one axis), as registry entries."""
 
 import operator
 
 import numpy as np
 
-from .elementwise import as_float, finish_grad
-
+from gradcheck.ops.arrays import as_float, finish_grad
+from gradcheck.ops.registry import Op, register
 
 # ---------------------------------------------------------------------------
 # axis handling
@@ -110,6 +110,19 @@ def sum_vjp(x, cotangent, axis=None):
 # mean
 # ---------------------------------------------------------------------------
 
+def _tf_axis(axis):
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+SUM = register(Op(
+    "sum", ("x",), sum_, sum_vjp, {"axis": None},
+    "sum over axis (None: all elements; int or list of ints)",
+    validators={"axis": normalize_axis_param},
+    torch=lambda torch, x, axis=None: torch.sum(x) if axis is None else torch.sum(x, dim=axis),
+    tensorflow=lambda tf, x, axis=None: tf.reduce_sum(x, axis=_tf_axis(axis)),
+    jax=lambda jax, x, axis=None: jax.numpy.sum(x, axis=axis), in_expr=True))
+
+
 def mean(x, axis=None):
     x = as_float(x)
     axis = normalize_axis_param(axis)
@@ -125,6 +138,15 @@ def mean_vjp(x, cotangent, axis=None):
     for a in axes:
         count *= x.shape[a]
     return (finish_grad(g / count if count else g, x),)
+
+
+MEAN = register(Op(
+    "mean", ("x",), mean, mean_vjp, {"axis": None},
+    "arithmetic mean over axis (None: all elements; int or list of ints)",
+    validators={"axis": normalize_axis_param},
+    torch=lambda torch, x, axis=None: torch.mean(x) if axis is None else torch.mean(x, dim=axis),
+    tensorflow=lambda tf, x, axis=None: tf.reduce_mean(x, axis=_tf_axis(axis)),
+    jax=lambda jax, x, axis=None: jax.numpy.mean(x, axis=axis), in_expr=True))
 
 
 # ---------------------------------------------------------------------------
@@ -151,3 +173,12 @@ def softmax_vjp(x, cotangent, axis=-1):
     dz = np.asarray(cotangent)
     dx = s * (dz - np.sum(dz * s, axis=axis, keepdims=True))
     return (finish_grad(dx, x),)
+
+
+SOFTMAX = register(Op(
+    "softmax", ("x",), softmax, softmax_vjp, {"axis": -1},
+    "softmax e^x / sum(e^x) along axis (max-shifted, stable)",
+    validators={"axis": normalize_softmax_axis},
+    torch=lambda torch, x, axis=-1: torch.softmax(x, dim=axis),
+    tensorflow=lambda tf, x, axis=-1: tf.nn.softmax(x, axis=axis),
+    jax=lambda jax, x, axis=-1: jax.nn.softmax(x, axis=axis)))

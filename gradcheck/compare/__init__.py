@@ -1,0 +1,1 @@
+"""Reference + analytic gradient -> Comparison: the tolerance rule applied, diagnosis, fast-mode verdicts."""

@@ -1,0 +1,156 @@
+"""Difference quotients of one input's elements, moved in proved groups, and along directions.
+
+Two details buy most of the accuracy. Outputs are subtracted element-wise
+before summing (sum dz * (f(x+h) - f(x-h)), not phi(x+h) - phi(x-h)): outputs
+that do not depend on x_i cancel exactly, so round-off scales with the
+outputs that moved, not with the size of f. And the step is the difference of
+the perturbed values as stored, (x+h) - (x-h), not the h we meant.
+
+A group's members move together, each by its own step; an output moved by a
+group is credited to the member that owns it (sparsity.py proves ownership).
+A group is trusted only while none of its differences moves an output outside
+its proved supports (an output that its +step probes left unchanged may move
+at another step, by rounding or asymmetry): such a group is proved again with
+every step the differences take, and re-done; if it escapes again, its
+elements are done alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.engine import sparsity
+from gradcheck.engine.estimates import (
+    DifferenceSums,
+    Estimate,
+    Quotients,
+    estimate,
+    quotients,
+)
+from gradcheck.engine.evaluator import Evaluator, mover
+from gradcheck.engine.stencil import CENTRAL, Stencil, segment_sum
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass of differences over some groups: per element (in `elements` order) its quotients and
+    estimate; the groups as they stand after any re-proof; how many groups escaped their supports."""
+
+    elements: np.ndarray
+    quotients: Quotients
+    estimate: Estimate
+    groups: list[sparsity.Group]
+    escaped: int = 0
+
+
+def positions(elements: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions in `elements` (a permutation of some indices) of each of `wanted`."""
+    order = np.argsort(elements)
+    return order[np.searchsorted(elements, wanted, sorter=order)]
+
+
+class Differencer:
+    """One input's differences: groups and steps in, quotients and estimates per element out."""
+
+    def __init__(self, evaluate: Evaluator, x: np.ndarray, dz: np.ndarray, f0: np.ndarray,
+                 stencil: Stencil = CENTRAL):
+        self.evaluate, self.x, self.dz, self.f0, self.stencil = evaluate, x, dz, f0, stencil
+
+    def run(self, groups: list[sparsity.Group], steps: np.ndarray) -> tuple[Pass, list[sparsity.Group]]:
+        """Differences over chunks of groups; also the groups that escaped their proved supports."""
+        per_chunk = max(1, self.evaluate.max_batch // (2 * self.stencil.levels))
+        elements, parts, escaped = [], [], []
+        for s in range(0, len(groups), per_chunk):
+            chunk = groups[s:s + per_chunk]
+            with np.errstate(all="ignore"):
+                members, q, out = self._quotients(chunk, steps)
+            elements.append(members)
+            parts.append(q)
+            escaped.extend(chunk[g] for g in np.flatnonzero(out))
+        q = Quotients.concat(parts)
+        with np.errstate(all="ignore"):
+            found = estimate(q, self.stencil)
+        return Pass(np.concatenate(elements), q, found, groups), escaped
+
+    def run_trusted(self, groups: list[sparsity.Group], steps: np.ndarray) -> Pass:
+        """As run(), trusting a group only while it moves no output outside its proved supports."""
+        first, escaped = self.run(groups, steps)
+        if not escaped:
+            return first
+        moved = mover(self.evaluate, self.x, steps, self.f0,
+                      tuple(sign * s for s in self.stencil.shrink for sign in (1.0, -1.0)))
+        again, _ = sparsity.settle(moved, [g.elements for g in escaped], self.x.size, self.f0.size,
+                                   budget=self.x.size)
+        redo, still = self.run(again, steps)
+        if still:
+            alone = np.concatenate([g.elements for g in still])
+            again = [g for g in again if not any(g is h for h in still)] + sparsity.singletons(alone)
+            redo, _ = self.run(again, steps)
+        where = positions(first.elements, redo.elements)
+        first.quotients.put(where, redo.quotients)
+        first.estimate.put(where, redo.estimate)
+        gone = {id(g) for g in escaped}
+        return Pass(first.elements, first.quotients, first.estimate,
+                    [g for g in groups if id(g) not in gone] + again, len(escaped))
+
+    def _quotients(self, groups: list[sparsity.Group], steps: np.ndarray):
+        """The elements of `groups` (in group order), their quotients (E, levels), and per group whether
+        it moved an output outside its proved supports (then its quotients must not be used)."""
+        x, f0, dz, levels = self.x, self.f0, self.dz, self.stencil.levels
+        flat, count = x.reshape(-1), len(groups)
+        sizes = [len(g.elements) for g in groups]
+        elements = np.concatenate([g.elements for g in groups])
+        row = np.repeat(np.arange(count), sizes)[:, None]
+        h = steps[elements][:, None] * self.stencil.shrink[None, :]
+        xi = flat[elements][:, None]
+        plus, minus = xi + h, xi - h
+        points = np.broadcast_to(flat, (count, levels, 2, flat.size)).copy()
+        level = np.arange(levels)[None, :]
+        points[row, level, 0, elements[:, None]] = plus
+        points[row, level, 1, elements[:, None]] = minus
+        outputs = self.evaluate(points.reshape(-1, *x.shape)).reshape(count, levels, 2, -1)
+        del points
+        sums = DifferenceSums.empty(len(elements), levels)
+        escaped = np.zeros(count, dtype=bool)
+        start = np.concatenate([[0], np.cumsum(sizes)])
+        single = np.array([g.outputs is None for g in groups])
+        if single.any():  # one element owns every output: plain dot products, all at once
+            sums.put(start[:-1][single], outputs[single, :, 0], outputs[single, :, 1], f0, dz)
+        for g in np.flatnonzero(~single):
+            group, span = groups[g], slice(start[g], start[g + 1])
+            y_plus, y_minus = outputs[g, :, 0], outputs[g, :, 1]
+            outside = np.ones(f0.size, dtype=bool)
+            outside[group.outputs] = False
+            escaped[g] = bool(np.any(y_plus[:, outside] != f0[outside]) or np.any(y_minus[:, outside] != f0[outside]))
+            yp, ym, base, w = y_plus[:, group.outputs], y_minus[:, group.outputs], f0[group.outputs], dz[group.outputs]
+            moved = yp - ym
+            k = sizes[g]
+            sums.central[span] = segment_sum(group.owners, moved * w, k)
+            sums.magnitude[span] = segment_sum(group.owners, (np.abs(yp) + np.abs(ym)) * (moved != 0) * np.abs(w), k)
+            sums.plus[span] = segment_sum(group.owners, (yp - base) * w, k)
+            sums.minus[span] = segment_sum(group.owners, (base - ym) * w, k)
+        return elements, quotients(sums, plus - minus, plus - xi, xi - minus), escaped
+
+
+def directional_sums(evaluate: Evaluator, x: np.ndarray, directions: np.ndarray, dz: np.ndarray,
+                     f0: np.ndarray, stencil: Stencil = CENTRAL) -> DifferenceSums:
+    """(K, levels) sums along each row d of `directions`, moved by d, d/2, d/4, ...
+
+    The caller divides by the widths it knows. Points are built a chunk of
+    (direction, step) pairs at a time: a fast-mode input may be large.
+    """
+    flat = x.reshape(-1)
+    sums = DifferenceSums.empty(len(directions), stencil.levels)
+    pairs = [(k, level) for k in range(len(directions)) for level in range(stencil.levels)]
+    per_chunk = max(1, evaluate.max_batch // 2)
+    for s in range(0, len(pairs), per_chunk):
+        chunk = pairs[s:s + per_chunk]
+        moves = np.stack([directions[k] * stencil.shrink[level] for k, level in chunk])  # (P, n)
+        points = np.stack([flat + moves, flat - moves], axis=1)  # (P, 2, n)
+        del moves
+        outputs = evaluate(points.reshape(-1, *x.shape)).reshape(len(chunk), 2, -1)
+        rows, levels = np.array([k for k, _ in chunk]), np.array([level for _, level in chunk])
+        sums.put((rows, levels), outputs[:, 0], outputs[:, 1], f0, dz)
+    return sums

@@ -1,0 +1,135 @@
+"""Evaluating the forward at many values of one input: batched when proven safe, in bounded memory.
+
+The perturbed points are stacked along a new leading axis and sent to the
+forward in one call when it broadcasts over that axis. A batched call is
+trusted only after three distinct points give, batched, what they give alone:
+a forward that reduces over all axes returns the wrong shape, one that
+reduces over axis 0 or centres by a global mean returns the right shape with
+the wrong numbers. Otherwise points go one at a time.
+
+Chunks are sized to a memory budget that counts the forward's own
+temporaries, measured once (tracemalloc sees NumPy's buffers): im2col makes a
+k x k convolution allocate k^2 times its input per point.
+
+The differences compare outputs bitwise with the unperturbed output computed
+the same way (batched if they are), so `baseline` evaluates it three times and
+says whether it repeats; a forward that does not (threads summing in a
+different order each call) is never grouped.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gradcheck.engine.stencil import EPS
+
+MAX_BATCH = 256  # points per call, whatever the budget allows
+DEFAULT_MEMORY_BYTES = 256 * 2**20  # for the points, outputs and the forward's temporaries of one batch
+
+# (P, n) bool masks -> (P, m) bool: the outputs that changed when the masked elements moved.
+Moved = Callable[[np.ndarray], np.ndarray]
+
+
+class Evaluator:
+    """The forward as a function of one input, over batches of points."""
+
+    def __init__(self, forward: Callable, inputs: Sequence[np.ndarray], index: int,
+                 output_shape: tuple[int, ...], memory_bytes: int):
+        self.forward, self.inputs, self.index = forward, list(inputs), index
+        self.output_shape = output_shape
+        in_size = max(inputs[index].size, 1)
+        out_size = max(int(np.prod(output_shape)), 1)
+        # Several float64 temporaries of each output live at once while differencing.
+        self.memory_bytes = memory_bytes
+        self.max_batch = max(1, memory_bytes // (8 * (in_size + 6 * out_size)))
+        self.batched: bool | None = None if self.max_batch >= 2 else False
+        self.evaluations = 0
+
+    def call(self, x: np.ndarray, dtype=np.float64) -> np.ndarray:
+        args = list(self.inputs)
+        args[self.index] = x
+        with np.errstate(all="ignore"):
+            return np.asarray(self.forward(*args), dtype=dtype)
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """points: (B, *input_shape) -> outputs (B, *output_shape), in chunks of max_batch."""
+        self.evaluations += len(points)
+        if not self.batched or len(points) < 2:
+            return np.stack([self.call(point) for point in points])
+        if len(points) <= self.max_batch:
+            return self.call(points)
+        return np.concatenate([self.call(points[s:s + self.max_batch])
+                               for s in range(0, len(points), self.max_batch)])
+
+    def decide_batching(self, probe_points: np.ndarray) -> None:
+        """Batch only if distinct points give, batched, what they give alone (to 4 ulps)."""
+        if self.batched is False:
+            return
+        self.batched = False
+        try:
+            batch, footprint = _traced(lambda: self.call(probe_points))
+        except Exception:
+            return
+        self.max_batch = max(2, min(self.max_batch, MAX_BATCH,
+                                    self.memory_bytes // max(1, footprint // len(probe_points))))
+        if batch.shape != (len(probe_points), *self.output_shape):
+            return
+        self.evaluations += 2 * len(probe_points)
+        for row in range(len(probe_points)):
+            alone = self.call(probe_points[row])
+            scale = np.max(np.abs(alone), initial=0.0)
+            if not np.allclose(batch[row], alone, rtol=4 * EPS, atol=4 * EPS * scale, equal_nan=True):
+                return
+        self.batched = True
+
+
+def _traced(call: Callable):
+    """call()'s result and the peak bytes NumPy allocated during it."""
+    running = tracemalloc.is_tracing()
+    if not running:
+        tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    try:
+        result = call()
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        if not running:
+            tracemalloc.stop()
+    return result, peak
+
+
+def baseline(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, bool]:
+    """f(x) as the differences will see it, and whether it repeats bitwise.
+
+    Decides batching first, on x and two points nudged by up to half a step.
+    """
+    nudge = np.random.default_rng(1).uniform(-0.5, 0.5, size=(2, *x.shape)) * steps.reshape(x.shape)
+    evaluate.decide_batching(np.stack([x + nudge[0], x, x + nudge[1]]))
+    outputs = evaluate(np.stack([x, x, x])).reshape(3, -1)
+    repeats = all(np.array_equal(outputs[0], outputs[r], equal_nan=True) for r in (1, 2))
+    return outputs[0], repeats
+
+
+def mover(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray, f0: np.ndarray,
+          moves: Sequence[float] = (1.0,)) -> Moved:
+    """Which outputs change, bitwise, when the masked elements move by each multiple in `moves` of their step.
+
+    An output counts as moved if any of the moves changes it.
+    """
+    flat = x.reshape(-1)
+    per_chunk = max(1, evaluate.max_batch // len(moves))
+
+    def moved(masks: np.ndarray) -> np.ndarray:
+        answer = np.zeros((len(masks), f0.size), dtype=bool)
+        for s in range(0, len(masks), per_chunk):
+            chunk = masks[s:s + per_chunk]
+            points = np.stack([np.where(chunk, flat + m * steps, flat) for m in moves], axis=1)
+            outputs = evaluate(points.reshape(-1, *x.shape)).reshape(len(chunk), len(moves), -1)
+            answer[s:s + len(chunk)] = np.any(outputs != f0, axis=1)
+        return answer
+
+    return moved

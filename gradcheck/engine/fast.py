@@ -1,0 +1,78 @@
+"""Fast mode's reference: phi's derivative along a few seeded random directions, at a cost independent of n.
+
+For a direction u, <J^T dz, u> is the derivative of t -> phi(x + t u) at 0: one
+number, computed with the full reference's Richardson differences (8
+evaluations) whatever the input's size. Directions are random signs times
+magnitudes in [1, 1.5) times each element's scale: no element is left out,
+and two wrong elements cancel in every direction only by accident of measure
+zero. The verdict along these directions is compare/fast.py's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gradcheck.engine.differences import directional_sums
+from gradcheck.engine.estimates import estimate, quotients
+from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, baseline
+from gradcheck.engine.stencil import (
+    BASE_STEP,
+    CENTRAL,
+    initial_steps,
+    retry_steps,
+    scales,
+)
+
+DIRECTIONS = 4
+SEED = 20240607
+
+
+@dataclass(frozen=True)
+class Directional:
+    """phi's derivatives along seeded random directions of one input."""
+
+    directions: np.ndarray  # (K, n): each row a direction u
+    value: np.ndarray  # (K,) the reference <J^T dz, u>
+    error: np.ndarray  # (K,) its error estimate
+    kink: np.ndarray  # (K,) the one-sided derivatives along u disagree
+    rounding: np.ndarray  # (K, n) float32: |stored perturbation - 2 t u| / 2t, worst over the steps
+    evaluations: int
+    batched: bool
+
+    @property
+    def settled(self) -> bool:
+        return bool(np.all(np.isfinite(self.value)) and np.all(np.isfinite(self.error)))
+
+
+def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np.ndarray, index: int,
+                          *, count: int = DIRECTIONS, seed: int = SEED,
+                          memory_bytes: int = DEFAULT_MEMORY_BYTES) -> Directional:
+    """<J^T dz, u_k> for `count` seeded directions u_k of inputs[index], by Richardson differences."""
+    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
+    x = inputs[index]
+    with np.errstate(all="ignore"):
+        output_shape = np.shape(forward(*inputs))
+    dz = np.asarray(cotangent, dtype=np.float64).reshape(-1)
+    evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
+    f0, _ = baseline(evaluate, x, initial_steps(x))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(count, x.size))
+    directions = signs * (1.0 + 0.5 * rng.random((count, x.size))) * scales(x)
+    flat = x.reshape(-1)
+    for t in retry_steps(BASE_STEP):
+        widths = 2 * t * CENTRAL.shrink  # (L,): what we meant; the stored strays go to `rounding`
+        with np.errstate(all="ignore"):
+            sums = directional_sums(evaluate, x, t * directions, dz, f0)
+            found = estimate(quotients(sums, widths, widths / 2, widths / 2))
+        if np.all(np.isfinite(found.value)) and np.all(np.isfinite(found.error)):
+            break
+    rounding = np.zeros(directions.shape, dtype=np.float32)  # a bound: single precision will do
+    for level in range(CENTRAL.levels):
+        move = t * CENTRAL.shrink[level] * directions
+        stored = (flat + move) - (flat - move)
+        np.maximum(rounding, np.abs(stored - 2 * move) / (2 * t * CENTRAL.shrink[level]), out=rounding, casting="unsafe")
+    return Directional(directions=directions, value=found.value, error=found.error, kink=found.kink,
+                       rounding=rounding, evaluations=evaluate.evaluations + 1, batched=bool(evaluate.batched))

@@ -1,0 +1,188 @@
+"""The finite-difference reference: J^T dz with a per-element error estimate.
+
+We differentiate the scalar  phi(x) = sum(dz * f(x))  in float64. Its gradient
+is exactly the VJP J^T dz, so one scalar derivative per input element gives
+the whole reference, whatever the output's size. The stencil (central
+differences, Richardson-extrapolated) is stencil.py; the quotients and their
+assembly into estimates are differences.py and estimates.py.
+
+Steps. Each element moves relative to its own size (with a floor near zero),
+jittered by a seeded factor. Elements that met a domain edge or did not
+converge are retried with steps 16x smaller; elements whose relative error
+estimate is still above GROW_ABOVE are retried with steps 2^10 and 2^15x
+larger, which leaves only rounding where the forward is linear in the input
+(matmul, conv2d), and is kept only within the current error band (_grow).
+
+Speed: elements whose outputs are disjoint move together (sparsity.py proves
+the groups), so an element-wise op costs 8 evaluations in all, not 8 per
+element. A group is used only while (a) none of its differences moves an
+output outside its proved supports and (b) a random sample of its elements
+gives the same quotients alone, within their round-off; otherwise its elements
+go one at a time. Values never depend on whether grouping was used.
+
+Kinks (estimates.py) become intervals of valid subgradients; tied kinks
+(equal values that share an output, max with ties) are also moved together
+(ties.py). Batching (evaluator.py) stacks perturbed points along a leading
+axis once a batched call is shown to equal separate calls. Complex step
+(complexstep.py) refines the values of forwards that carry complex input
+through, where it agrees with the central differences.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gradcheck.engine import complexstep, sparsity, ties
+from gradcheck.engine.differences import Differencer, positions
+from gradcheck.engine.estimates import Estimate, Quotients, Reference
+from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, baseline, mover
+from gradcheck.engine.stencil import (
+    EPS,
+    initial_steps,
+    retry_steps,
+    scales,
+    unconverged,
+)
+
+SAMPLE = 8  # grouped elements re-done alone (besides the first and last) to confirm the groups
+GROW = (2.0**10, 2.0**15)  # elements whose relative error estimate is above GROW_ABOVE are retried with
+GROW_ABOVE = 1e-11  # steps this much larger (linear forwards: less round-off), see _grow
+
+
+def _agree(grouped: Quotients, alone: Quotients) -> np.ndarray:
+    """Per element: do the grouped quotients equal those computed alone, within round-off?
+
+    The same outputs move by the same amounts either way (that is what a
+    proved group means), so they differ only by summation order.
+    """
+    ok = np.ones(len(alone.central), dtype=bool)
+    for name in ("central", "plus", "minus"):
+        a, b = getattr(grouped, name), getattr(alone, name)
+        same = (a == b) | (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= alone.roundoff + 16 * EPS * np.abs(b))
+        ok &= np.all(same, axis=1)
+    return ok
+
+
+def _retry(differencer: Differencer, groups: list[sparsity.Group], steps: np.ndarray, best: Estimate) -> None:
+    """Retry, with smaller steps, elements that met a domain edge (non-finite) or whose estimate is
+    poor; keep whichever attempt estimated better."""
+    for smaller in list(retry_steps(steps))[1:]:
+        poor = unconverged(best.value, best.error) & (~best.kink | ~np.isfinite(best.error))
+        if not poor.any():
+            return
+        retry = [g.restrict(poor[g.elements]) for g in groups if poor[g.elements].any()]
+        found = differencer.run_trusted(retry, smaller)
+        new = found.estimate
+        better = np.isfinite(new.value) & np.isfinite(new.error) & (new.error < best.error[found.elements])
+        best.put(found.elements[better], new, better)
+
+
+def _grow(differencer: Differencer, groups: list[sparsity.Group], x: np.ndarray, best: Estimate) -> None:
+    """Retry, with larger steps, smooth elements whose relative error is above GROW_ABOVE.
+
+    Round-off falls like 1/h and truncation grows like h^8, so where truncation
+    is small (a forward linear in this input, like matmul or conv2d, has none;
+    its truncation estimate is itself round-off) a larger step buys accuracy. A
+    larger step may also leave the region where the extrapolation is reliable,
+    so its value is taken only where it lies within the current error, claims a
+    smaller error itself, and finds no kink; and the error reported is the
+    current one plus the distance moved, a bound that never trusts the larger
+    step's own estimate. Each factor in GROW goes on only from the elements the
+    previous one improved.
+    """
+    value, error = best.value, best.error
+    candidate = ~best.kink & np.isfinite(value) & (error > GROW_ABOVE * np.abs(value))
+    for factor in GROW:
+        if not candidate.any():
+            return
+        grown = [g.restrict(candidate[g.elements]) for g in groups if candidate[g.elements].any()]
+        found = differencer.run_trusted(grown, factor * initial_steps(x))
+        elements, new = found.elements, found.estimate
+        gap = np.abs(new.value - value[elements])
+        take = np.isfinite(new.value) & ~new.kink & (gap <= error[elements]) & (new.error < error[elements])
+        chosen = elements[take]
+        error[chosen] = error[chosen] + gap[take]
+        value[chosen] = best.lower[chosen] = best.upper[chosen] = new.value[take]
+        candidate = np.zeros_like(candidate)
+        candidate[chosen] = True
+
+
+def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np.ndarray,
+                  index: int, *, memory_bytes: int = DEFAULT_MEMORY_BYTES, grouping: bool = True,
+                  complex_step: bool | None = None) -> Reference:
+    """The finite-difference VJP of `forward` with respect to inputs[index].
+
+    grouping: move elements with disjoint outputs together (proved, see
+    sparsity.py). complex_step: None tries it and keeps it where it agrees
+    with the central differences; False never; True tries it too (a forward
+    that cannot carry complex values is then noted).
+    """
+    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
+    x = inputs[index]
+    with np.errstate(all="ignore"):
+        output_shape = np.shape(forward(*inputs))
+    evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
+    if x.size == 0:
+        empty = np.zeros(x.shape)
+        return Reference(value=empty, error=empty, lower=empty, upper=empty, kinks=0, evaluations=1,
+                         batched=False)
+    steps = initial_steps(x)
+    f0, repeats = baseline(evaluate, x, steps)
+    differencer = Differencer(evaluate, x, np.asarray(cotangent, dtype=np.float64).reshape(-1), f0)
+    notes: list[str] = []
+    if grouping and not repeats:
+        notes.append("the forward does not repeat bitwise, so elements were moved one at a time")
+    groups, best = _first_pass(differencer, steps, grouping and repeats, notes)
+    _retry(differencer, groups, steps, best)
+    _grow(differencer, groups, x, best)
+    method = "central differences"
+    if complex_step is not False:
+        refined = complexstep.refine(evaluate, x, groups, scales(x), differencer.dz, best)
+        method = "complex step" if refined.used else method
+        if refined.carried or complex_step:
+            notes.append(refined.note)
+    tied, tie_note = ties.find_ties(evaluate, x, best.kink, steps, differencer.dz, f0)
+    notes.extend([tie_note] if tie_note else [])
+    shape = x.shape
+    return Reference(
+        value=best.value.reshape(shape), error=best.error.reshape(shape),
+        lower=best.lower.reshape(shape), upper=best.upper.reshape(shape),
+        kinks=int(best.kink.sum()), evaluations=evaluate.evaluations + 1, batched=bool(evaluate.batched),
+        method=method, groups=sum(len(g.elements) > 1 for g in groups), ties=tied, notes=tuple(notes),
+    )
+
+
+def _first_pass(differencer: Differencer, steps: np.ndarray, grouping: bool,
+                notes: list[str]) -> tuple[list[sparsity.Group], Estimate]:
+    """Groups (proved, or single elements), and the estimates per element they give.
+
+    Grouped estimates are kept only if a sample of grouped elements, done
+    alone, gives the same quotients; otherwise every element is done alone.
+    """
+    x, n = differencer.x, differencer.x.size
+    rng = np.random.default_rng(n)
+    groups = sparsity.singletons(np.arange(n))
+    if grouping and n >= 2:
+        moved = mover(differencer.evaluate, x, steps, differencer.f0)
+        groups, _ = sparsity.find_groups(moved, x.shape, differencer.f0.size, budget=2 * n, rng=rng)
+    found = differencer.run_trusted(groups, steps)
+    groups = found.groups
+    if found.escaped:
+        notes.append(f"{found.escaped} group(s) moved outputs outside their supports as probed with +step, "
+                     "and were proved again with every step")
+    several = [g for g in groups if len(g.elements) > 1]
+    if several:
+        pool = np.concatenate([g.elements for g in several])
+        picks = np.unique(np.concatenate([pool[[0, -1]], rng.choice(pool, min(SAMPLE, len(pool)), replace=False)]))
+        alone, _ = differencer.run(sparsity.singletons(picks), steps)
+        if not np.all(_agree(found.quotients.take(positions(found.elements, picks)), alone.quotients)):
+            notes.append("grouped differences disagreed with single-element ones on a sample, so every "
+                         "element was re-done alone")
+            groups = sparsity.singletons(np.arange(n))
+            found, _ = differencer.run(groups, steps)
+    best = Estimate.empty(n)
+    best.put(found.elements, found.estimate)
+    best.error[~np.isfinite(best.value)] = np.inf
+    return groups, best

@@ -1,0 +1,245 @@
+"""Groups of input elements that can be moved together, each group proved before use.
+
+The reference needs one derivative per input element, and moving elements one
+at a time costs 8 forward evaluations each. Most Jacobians are sparse in a
+structured way: an element-wise op moves one output per element, x[i, j] of a
+matmul moves only row i, a k x k convolution moves a k x k patch. Elements
+whose output *supports* are disjoint can be moved together (Curtis, Powell
+and Reid, 1974): each output that changes then belongs to exactly one of them,
+and summing dz * (change) over its own outputs gives that element's derivative.
+This module finds such groups for any forward, user code included, and proves
+each one; whatever is not proved stays a group of one.
+
+A support is what the differences see: output o is in the support of x_i when
+moving x_i by its largest step changes o at all, bitwise, against the
+unperturbed output computed the same way. Moving by the step itself (not to a
+NaN) sees value-dependent structure as it is at this point: an np.where that
+would swallow a NaN, a relu that is off.
+
+1. Candidate, a lattice colouring. Along each axis, the reach r_a is the
+   smallest offset at which a few sample elements and their neighbours that far
+   away share no output (found by doubling the offset, then bisecting).
+   Elements whose indices agree modulo (r_1, ..., r_d) form one group: any two
+   differ by at least r_a along some axis. Element-wise ops give one group,
+   matmul x one group per column, a 5 x 5 convolution 25.
+2. Proof, per group, with 2L probes (L = ceil(log2 |group|)). Probe b moves
+   the members whose position in the group has bit b set, probe L + b those
+   with bit b clear. An output moved by one member changes in exactly one probe
+   of every pair, and the probes that moved it spell that member's position in
+   binary. An output moved by two members changes in both probes of a pair
+   where their positions differ (or in neither, where their effects cancel
+   exactly): the group is refuted, split on the bit that the most conflicting
+   outputs name, and each half is proved again, down to single elements.
+3. Use (numeric.py): every difference of a group must move no output outside
+   its proved supports, and a random sample of its elements must give the same
+   quotients alone; anything else falls back to single elements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.engine.evaluator import Moved
+
+SAMPLES = 3  # sample elements per axis for the reach: the centre and two at random
+MASK_BYTES = 64 * 2**20  # probe masks and their answers held at once
+
+
+@dataclass(frozen=True)
+class Group:
+    """Elements moved together. `outputs is None`: one element, owning every output."""
+
+    elements: np.ndarray  # flat input indices, ascending
+    outputs: np.ndarray | None = None  # flat output indices that the members move
+    owners: np.ndarray | None = None  # for each of `outputs`, its owner's position in `elements`
+
+    def restrict(self, keep: np.ndarray) -> Group:
+        """The members where `keep`; outputs owned by the others are dropped (they will not move)."""
+        if self.outputs is None:
+            return Group(self.elements[keep])
+        position = np.cumsum(keep) - 1
+        owned = keep[self.owners]
+        return Group(self.elements[keep], self.outputs[owned], position[self.owners[owned]])
+
+
+def singletons(elements: np.ndarray) -> list[Group]:
+    return [Group(np.array([e])) for e in np.asarray(elements, dtype=np.intp)]
+
+
+def find_groups(moved: Moved, shape: tuple[int, ...], output_size: int, *, budget: int,
+                rng: np.random.Generator) -> tuple[list[Group], int]:
+    """Proved groups covering every element, and the probes spent.
+
+    `budget` caps the probes: past it, whatever is not yet proved stays single.
+    """
+    n = math.prod(shape)
+    reach, spent = _reach(moved, shape, rng)
+    colours = _lattice_colours(shape, reach)
+    if colours.max(initial=0) + 1 > n // 2:  # hardly any sharing: not worth proving
+        return singletons(np.arange(n)), spent
+    order = np.argsort(colours, kind="stable")
+    bounds = np.flatnonzero(np.diff(colours[order])) + 1
+    groups, cost = settle(moved, [np.sort(part) for part in np.split(order, bounds)], n, output_size,
+                          budget=budget - spent)
+    return groups, spent + cost
+
+
+def settle(moved: Moved, pending: list[np.ndarray], n: int, output_size: int, *,
+           budget: int) -> tuple[list[Group], int]:
+    """Prove each candidate group, splitting refuted ones, until all are proved or single."""
+    groups: list[Group] = []
+    spent = 0
+    while pending:
+        single = [p for p in pending if len(p) == 1]
+        groups.extend(singletons(np.concatenate(single)) if single else [])
+        pending = [p for p in pending if len(p) > 1]
+        if not pending:
+            break
+        if spent > budget:
+            groups.extend(singletons(np.concatenate(pending)))
+            break
+        proved, refuted, cost = _prove(moved, pending, n, output_size)
+        spent += cost
+        groups.extend(proved)
+        pending = [half for members, bit in refuted for half in _split(members, bit)]
+    return groups, spent
+
+
+def _lattice_colours(shape: tuple[int, ...], reach: list[int]) -> np.ndarray:
+    """colour(i) = the index of (i_1 mod r_1, ..., i_d mod r_d), per flat element."""
+    index = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), dtype=np.intp)
+    colour = np.zeros(index.shape[1], dtype=np.int64)
+    for axis, r in enumerate(reach):
+        colour = colour * r + index[axis] % r
+    return colour
+
+
+def _reach(moved: Moved, shape: tuple[int, ...], rng: np.random.Generator) -> tuple[list[int], int]:
+    """Per axis, the smallest offset at which sample elements stop sharing outputs (the box model)."""
+    reach, spent = [1] * len(shape), 0
+    picks = [tuple(d // 2 for d in shape)] + [
+        tuple(int(rng.integers(0, d)) for d in shape) for _ in range(SAMPLES - 1)
+    ]
+    for axis, size in enumerate(shape):
+        if size == 1:
+            continue
+        for pick in picks:
+            r, cost = _axis_reach(moved, shape, pick, axis)
+            reach[axis], spent = max(reach[axis], r), spent + cost
+            if reach[axis] == size:
+                break
+    return reach, spent
+
+
+def _axis_reach(moved: Moved, shape: tuple[int, ...], pick: tuple[int, ...], axis: int) -> tuple[int, int]:
+    size, at = shape[axis], pick[axis]
+    longest = max(size - 1 - at, at)
+    n = math.prod(shape)
+
+    def neighbour(k: int) -> int:
+        index = list(pick)
+        index[axis] = at + k if at + k < size else at - k
+        return int(np.ravel_multi_index(index, shape))
+
+    def conflicts(offsets: list[int]) -> np.ndarray:
+        masks = np.zeros((len(offsets) + 1, n), dtype=bool)
+        masks[0, int(np.ravel_multi_index(pick, shape))] = True
+        for row, k in enumerate(offsets, start=1):
+            masks[row, neighbour(k)] = True
+        answer = moved(masks)
+        if not answer[0].any():  # the sample moves nothing: it says nothing
+            return np.zeros(len(offsets), dtype=bool)
+        return (answer[1:] & answer[0]).any(axis=1)
+
+    doubling = sorted({min(2**j, longest) for j in range(max(1, longest).bit_length() + 1)})
+    found = conflicts(doubling)
+    spent = len(doubling) + 1
+    if not found.any():
+        return 1, spent
+    if found.all():
+        return size, spent
+    first_clear = int(np.argmin(found))  # the box model: conflicts up to some offset, none beyond
+    low, high = doubling[first_clear - 1], doubling[first_clear]  # low conflicts, high does not
+    while high - low > 1:  # multisection: up to 15 offsets per round, in one batch
+        between = sorted({int(k) for k in np.linspace(low, high, 17)[1:-1].round()} - {low, high})
+        inner = conflicts(between)
+        spent += len(between) + 1
+        clear = np.flatnonzero(~inner)
+        low = between[clear[0] - 1] if len(clear) and clear[0] > 0 else (low if len(clear) else between[-1])
+        high = between[clear[0]] if len(clear) else high
+    return high, spent
+
+
+def _codes(size: int) -> int:
+    return max(1, math.ceil(math.log2(size)))
+
+
+def _prove(moved: Moved, pending: list[np.ndarray], n: int,
+           output_size: int) -> tuple[list[Group], list[tuple[np.ndarray, int]], int]:
+    """Probe every pending group; returns the proved groups, (refuted group, bit to split on), cost.
+
+    Memory stays within MASK_BYTES: groups are decoded a batch at a time, one
+    pair of probes (bit b set, bit b clear) after another, and their masks are
+    built a chunk at a time.
+    """
+    proved, refuted, spent = [], [], 0
+    start = 0
+    while start < len(pending):
+        stop = start + max(1, MASK_BYTES // (_Decoder.BYTES_PER_OUTPUT * max(output_size, 1)))
+        decoders = [_Decoder(members, output_size) for members in pending[start:stop]]
+        pairs = [(d, b) for d in decoders for b in range(d.bits)]
+        per_chunk = max(1, MASK_BYTES // (2 * (n + output_size)))
+        for c in range(0, len(pairs), per_chunk):
+            chunk = pairs[c:c + per_chunk]
+            masks = np.zeros((2 * len(chunk), n), dtype=bool)
+            for row, (decoder, b) in enumerate(chunk):
+                on = (np.arange(len(decoder.members)) >> b) & 1 == 1
+                masks[2 * row, decoder.members[on]] = True
+                masks[2 * row + 1, decoder.members[~on]] = True
+            answers = moved(masks)
+            spent += len(masks)
+            for row, (decoder, b) in enumerate(chunk):
+                decoder.add(b, answers[2 * row], answers[2 * row + 1])
+        for decoder in decoders:
+            verdict = decoder.verdict()
+            if isinstance(verdict, Group):
+                proved.append(verdict)
+            else:
+                refuted.append((decoder.members, verdict))
+        start = stop
+    return proved, refuted, spent
+
+
+class _Decoder:
+    """One group's probes, read a pair at a time: who owns each output, and whether two do."""
+
+    BYTES_PER_OUTPUT = 6  # touched, pairs with exactly one probe moved, owner (int32)
+
+    def __init__(self, members: np.ndarray, output_size: int):
+        self.members, self.bits = members, _codes(len(members))
+        self.touched = np.zeros(output_size, dtype=bool)
+        self.single = np.zeros(output_size, dtype=np.uint8)  # pairs where exactly one probe moved it
+        self.owner = np.zeros(output_size, dtype=np.int32)
+        self.both = np.zeros(self.bits, dtype=np.int64)  # outputs moved by both probes of pair b
+
+    def add(self, bit: int, on: np.ndarray, off: np.ndarray) -> None:
+        self.touched |= on | off
+        self.single += on ^ off
+        self.owner |= on.astype(np.int32) << bit
+        self.both[bit] = np.count_nonzero(on & off)
+
+    def verdict(self) -> Group | int:
+        """A proved group with its owners, or the bit to split a refuted one on."""
+        conflict = self.touched & ((self.single != self.bits) | (self.owner >= len(self.members)))
+        if not conflict.any():
+            outputs = np.flatnonzero(self.touched)
+            return Group(self.members, outputs, self.owner[outputs].astype(np.intp))
+        return int(np.argmax(self.both)) if self.both.any() else self.bits - 1
+
+
+def _split(members: np.ndarray, bit: int) -> list[np.ndarray]:
+    on = (np.arange(len(members)) >> bit) & 1 == 1
+    return [part for part in (members[~on], members[on]) if len(part)]

@@ -1,0 +1,1 @@
+"""Comparisons -> what people and CI read: the table, JSON, JUnit, Markdown, GitHub annotations, baselines."""

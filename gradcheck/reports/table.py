@@ -1,0 +1,210 @@
+"""Rendering comparisons: the rich table, the JSON report, atomic writes.
+
+Reports read Comparisons and nothing else; they never compute a verdict.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.compare.crosscheck import disagreements
+
+JSON_VERSION = 1
+_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "yellow", Status.ERROR: "bold magenta"}
+
+
+def summarize(comparisons: Iterable[Comparison]) -> dict[str, int]:
+    counts = Counter(c.status for c in comparisons)
+    return {
+        "passed": counts[Status.PASS], "failed": counts[Status.FAIL],
+        "skipped": counts[Status.SKIP], "errors": counts[Status.ERROR],
+    }
+
+
+def summary_line(comparisons: Sequence[Comparison]) -> str:
+    s = summarize(comparisons)
+    return f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, {s['errors']} errors"
+
+
+def format_number(value: float | None) -> str:
+    """An error in the table's format: '-' when absent, '0' when exact, else 2 digits."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    return f"{value:.2e}"
+
+
+def format_margin(value: float | None) -> str:
+    """The fraction of the tolerance used at the worst element, as a percentage."""
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    if value < 0.01:
+        return "<1%" if value > 0 else "0%"
+    if value < 10:
+        return f"{100 * value:.0f}%"
+    return f"{value:.1e}x"
+
+
+def build_table(comparisons: Sequence[Comparison], *, title: str | None = None, terminal: bool = True) -> Table:
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD if terminal else None, show_edge=False,
+        header_style="bold" if terminal else "", pad_edge=False,
+    )
+    for header, justify in (
+        ("case", "left"), ("method", "left"), ("input", "left"), ("max abs err", "right"),
+        ("max rel err", "right"), ("margin", "right"), ("worst index", "left"), ("verdict", "left"),
+    ):
+        table.add_column(header, justify=justify, no_wrap=True)
+    for c in comparisons:
+        verdict = c.status.value.upper()
+        if c.kinks and c.status is Status.PASS and c.method != "numeric":
+            verdict += f" ({c.kinks} kinks)"
+        table.add_row(*row_cells(c), Text(verdict, style=_STYLE[c.status] if terminal else ""))
+    return table
+
+
+def row_cells(c: Comparison) -> list[str]:
+    """A row's cells before the verdict, as every table (terminal, Markdown) shows them."""
+    exact = c.max_abs_err == 0 and c.status is Status.PASS
+    worst = str(list(c.worst_index)) if c.worst_index is not None and not exact else "-"
+    return [c.case, c.method, c.input, format_number(c.max_abs_err), format_number(c.max_rel_err),
+            format_margin(c.margin), worst]
+
+
+def details(comparisons: Sequence[Comparison]) -> list[str]:
+    """One line per row that needs words: failures, errors, skips (deduplicated).
+
+    A skip that says the same thing for several cases (a framework that is not
+    installed) is said once, naming its methods and how many cases it covers.
+    """
+    shared_skips = _shared_skips(comparisons)
+    lines, seen = [], set()
+    for c in comparisons:
+        if c.status is Status.PASS or not c.message:
+            continue
+        if c.status is Status.SKIP and c.message in shared_skips:
+            methods, cases = shared_skips[c.message]
+            if c.message not in seen:
+                lines.append(f"SKIP {', '.join(methods)} on {len(cases)} cases: {c.message}")
+                seen.add(c.message)
+            continue
+        key = (c.case, c.method, c.status, c.message)
+        if c.status is not Status.FAIL and key in seen:
+            continue
+        seen.add(key)
+        path = c.path if c.status is Status.FAIL else f"{c.case} › {c.method}"
+        where = f" ({c.file}:{c.line})" if c.line else ""  # API results have no file
+        lines.append(f"{c.status.value.upper()} {path}{where}: {c.message}")
+    return lines
+
+
+def _shared_skips(comparisons: Sequence[Comparison]) -> dict[str, tuple[list[str], list[str]]]:
+    """Skip message -> (its methods, its cases), for the messages that more than one case shares."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for c in comparisons:
+        if c.status is Status.SKIP and c.message:
+            methods, cases = found.setdefault(c.message, ([], []))
+            if c.method not in methods:
+                methods.append(c.method)
+            if c.case not in cases:
+                cases.append(c.case)
+    return {message: found[message] for message in found if len(found[message][1]) > 1}
+
+
+def render(comparisons: Sequence[Comparison], console: Console, *, title: str | None = None) -> None:
+    terminal = console.is_terminal
+    console.print(build_table(comparisons, title=title, terminal=terminal))
+    for line in details(comparisons):
+        style = "red" if line.startswith(("FAIL", "ERROR")) else "yellow"
+        console.print(Text(line, style=style if terminal else ""), soft_wrap=True)
+    for line in disagreements(comparisons):
+        console.print(Text(line, style="bold yellow" if terminal else ""), soft_wrap=True)
+    summary = summary_line(comparisons)
+    failed = any(c.status in (Status.FAIL, Status.ERROR) for c in comparisons)
+    console.print(Text(summary, style=("bold red" if failed else "bold green") if terminal else ""))
+
+
+def render_text(comparisons: Sequence[Comparison], *, width: int = 200) -> str:
+    """The same table as plain text (what the CLI prints when piped)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=False, no_color=True, highlight=False)
+    render(comparisons, console)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no infinity or NaN: those become null (the message says why)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def comparison_to_json(c: Comparison) -> dict:
+    return {
+        "case": c.case, "file": c.file, "line": c.line, "method": c.method, "input": c.input,
+        "status": c.status.value,
+        "max_abs_err": finite_or_none(c.max_abs_err), "max_rel_err": finite_or_none(c.max_rel_err),
+        "margin": finite_or_none(c.margin),
+        "worst_index": list(c.worst_index) if c.worst_index is not None else None,
+        "got": finite_or_none(c.got), "want": finite_or_none(c.want),
+        "tolerance": c.tolerance.as_dict() if c.tolerance is not None else None,
+        "kinks": c.kinks, "message": c.message,
+    }
+
+
+def to_json(comparisons: Sequence[Comparison]) -> str:
+    document = {
+        "version": JSON_VERSION,
+        "summary": summarize(comparisons),
+        "results": [comparison_to_json(c) for c in comparisons],
+    }
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, _file_mode(path))  # mkstemp makes 0600; a report is an ordinary file
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _file_mode(path: Path) -> int:
+    """The mode of the file being replaced, else what open() would give (0666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -1,0 +1,1 @@
+"""One case through every method; worker processes; progress."""

@@ -1,0 +1,286 @@
+"""Run one case: problem -> reference -> each method's gradient -> comparisons.
+
+The one place that catches what user code and data can throw: anything that
+goes wrong inside a case becomes `error` rows for that case, and the next
+case runs.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+import numpy as np
+
+from gradcheck import backends
+from gradcheck.cases.problem import (
+    DEFAULT_MAX_ELEMENTS,
+    CaseError,
+    Problem,
+    materialize,
+)
+from gradcheck.cases.schema import Case
+from gradcheck.compare import fast
+from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
+from gradcheck.engine.estimates import Reference
+from gradcheck.engine.stencil import relative_error
+from gradcheck.methods import (
+    EXPECT,
+    FORWARD_MODE,
+    FRAMEWORK_OF,
+    METHODS,
+    NUMERIC,
+    VJP,
+    Mode,
+)
+from gradcheck.ops.registry import UnsupportedLowering
+from gradcheck.run.references import References
+from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a run is configured with; None means "the case decides"."""
+
+    methods: tuple[str, ...] | None = None
+    dtype: str | None = None
+    mode: Mode = Mode.AUTO
+    tolerance: ToleranceOverride | None = None
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+    device: str = "cpu"
+
+
+def install_hint(method: str) -> str:
+    framework = FRAMEWORK_OF[method]
+    return f"{framework} is not installed (pip install 'gradcheck[{framework}]')"
+
+
+def gives_something_to_check(case: Case, method: str) -> bool:
+    """Whether the case has what `method` checks: a hand-written VJP, or a forward in its framework."""
+    if method == VJP:
+        return case.has_numpy_vjp
+    return FRAMEWORK_OF.get(method) in case.frameworks
+
+
+def applicable_methods(case: Case, options: RunOptions) -> list[str]:
+    """The methods this case is checked by, in table order."""
+    implemented = backends.implemented_methods()
+    if case.methods is not None:
+        chosen = [m for m in METHODS if m in case.methods]
+    else:
+        # A user function's forward mode runs only when asked for (methods:, --method):
+        # frameworks derive it from a custom backward inconsistently (JAX refuses a
+        # custom_vjp function, a torch.autograd.Function needs its own jvp).
+        chosen = [NUMERIC] + [
+            m for m in METHODS if m in implemented and gives_something_to_check(case, m)
+            and not (case.kind == "function" and m in FORWARD_MODE)
+        ]
+    if options.methods is not None:
+        chosen = [m for m in chosen if m in options.methods]
+    return chosen
+
+
+def reported_methods(case: Case, options: RunOptions) -> list[str]:
+    """The method names of this case's rows: its methods, then `expect` where the case has
+    published answers and the reference they are checked against runs."""
+    methods = applicable_methods(case, options)
+    if case.expect and (options.methods is None or NUMERIC in options.methods):
+        methods.append(EXPECT)
+    return methods
+
+
+def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
+    if options.dtype is not None and options.dtype != case.dtype:
+        case = replace(case, dtype=options.dtype)
+    rows = _run(case, reported_methods(case, options), options)
+    return _apply_xfail(case, rows)
+
+
+def _where(case: Case, method: str, name: str) -> dict:
+    return {"case": case.name, "file": case.file, "line": case.line, "method": method, "input": name}
+
+
+def error_rows(case: Case, methods: Iterable[str], status: Status, message: str) -> list[Comparison]:
+    """One row per (method, input) saying the same thing: a skip, or an error before any comparison.
+
+    `expect` has rows only for the inputs with a published answer.
+    """
+    return [
+        comparison_for(status, message, **_where(case, method, name))
+        for method in methods
+        for name in case.wrt
+        if method != EXPECT or name in case.expect
+    ]
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as one line, pointing at the innermost frame of user code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "/gradcheck/" not in f.filename.replace("\\", "/")]
+    where = f" (at {user[-1].filename}:{user[-1].lineno})" if user else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
+    if case.skip:
+        return error_rows(case, methods, Status.SKIP, case.skip)
+    try:
+        problem = materialize(case, max_elements=options.max_elements)
+    except CaseError as exc:
+        return error_rows(case, methods, Status.ERROR, str(exc))
+    except Exception as exc:  # a user function that fails in an unexpected way
+        return error_rows(case, methods, Status.ERROR, _describe(exc))
+
+    try:
+        references = References(problem, options.mode)
+    except Exception as exc:
+        return error_rows(case, methods, Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}")
+
+    rows: list[Comparison] = []
+    for method in methods:
+        if method == NUMERIC:
+            rows.extend(_reference_rows(case, references))
+        elif method == EXPECT:
+            rows.extend(_expect_rows(case, references))
+        else:
+            rows.extend(_method_rows(problem, method, references, options))
+    return rows
+
+
+def _compare_input(references: References, name: str, gradient: np.ndarray, tolerance, where: dict) -> Comparison:
+    """compare() against the full reference; a fast input's directional verdict first, then the full
+    comparison if the gradient does not pass along the directions."""
+    try:
+        if not references.is_fast(name):
+            return compare(gradient, references.full(name), tolerance, **where)
+        verdict = fast.check(gradient, references.directional[name], references.problem.dtype)
+        if verdict.passed:
+            return fast.passed_row(verdict, references.directional[name], tolerance, **where)
+        return fast.fallback_row(gradient, verdict, references.full(name), tolerance, **where)
+    except CaseError as exc:
+        return comparison_for(Status.ERROR, str(exc), **where)
+    except Exception as exc:  # the full reference, run late, met user code that raises
+        return comparison_for(Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}", **where)
+
+
+def _reference_rows(case: Case, references: References) -> list[Comparison]:
+    floor = resolve(case.dtype).atol  # as in compare: relative only above the absolute floor
+    rows = []
+    for name in case.wrt:
+        where = _where(case, NUMERIC, name)
+        if references.is_fast(name):
+            rows.append(fast.reference_row(references.directional[name], floor, **where))
+            continue
+        reference = references.full(name)
+        notes = [f"full reference by {reference.method}, {reference.evaluations:,} evaluations"
+                 + (" (batched)" if reference.batched else "")
+                 + (f", {reference.groups} proved groups of elements moved together" if reference.groups else "")]
+        if reference.kinks:
+            notes.append(f"{reference.kinks} kink element(s) checked as subgradient intervals")
+        notes.extend(reference.notes)
+        relative = relative_error(reference.error, reference.value, floor)
+        rows.append(Comparison(
+            status=Status.PASS, max_abs_err=float(np.max(reference.error, initial=0.0)),
+            max_rel_err=float(np.max(relative, initial=0.0)), kinks=reference.kinks,
+            message="; ".join(notes), **where,
+        ))
+    return rows
+
+
+def _method_rows(problem: Problem, method: str, references: References, options: RunOptions) -> list[Comparison]:
+    case = problem.case
+    if method not in backends.implemented_methods():
+        return error_rows(case, [method], Status.SKIP, f"method {method!r} is not implemented yet")
+    if not gives_something_to_check(case, method):
+        return error_rows(case, [method], Status.ERROR, f"this case gives {method!r} nothing to check")
+    backend = backends.get_backend(method)
+    if not backend.available():
+        return error_rows(case, [method], Status.SKIP, install_hint(method))
+    task = problem.task(FRAMEWORK_OF.get(method), options.device)
+    if method in FORWARD_MODE:
+        return _jvp_rows(problem, method, backend, task, references, options)
+    try:
+        gradients = backend.gradients(task)
+    except (backends.BackendSkip, UnsupportedLowering) as exc:
+        return error_rows(case, [method], Status.SKIP, str(exc))
+    except Exception as exc:
+        return error_rows(case, [method], Status.ERROR, _describe(exc))
+    tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
+    rows = []
+    for name in case.wrt:
+        where = _where(case, method, name)
+        gradient = gradients.get(name)
+        if gradient is None:
+            rows.append(comparison_for(Status.ERROR, f"returned None for input {name!r}, which is in wrt",
+                                       **where))
+            continue
+        rows.append(_compare_input(references, name, gradient, tolerance, where))
+    return rows
+
+
+def _jvp_rows(problem: Problem, method: str, backend, task, references: References,
+              options: RunOptions) -> list[Comparison]:
+    """Forward mode: the framework's J u against finite differences along the same tangent u.
+
+    One seeded tangent per input in wrt; the row's worst index is an element of the output.
+    """
+    case = problem.case
+    tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
+    rows = []
+    for name in case.wrt:
+        where = _where(case, method, name)
+        try:
+            tangent, reference = references.jvp(name)
+        except Exception as exc:
+            rows.append(comparison_for(Status.ERROR, f"the directional reference failed: {_describe(exc)}",
+                                       **where))
+            continue
+        if not np.all(np.isfinite(reference.value)):
+            rows.append(comparison_for(Status.ERROR, f"the directional reference along {name} is not "
+                                       "finite: the forward is undefined near the point", **where))
+            continue
+        try:
+            derivative = backend.jvp(task, references.index(name), tangent)
+        except (backends.BackendSkip, UnsupportedLowering) as exc:
+            return error_rows(case, [method], Status.SKIP, str(exc))
+        except Exception as exc:
+            rows.append(comparison_for(Status.ERROR, _describe(exc), **where))
+            continue
+        row = compare(derivative, reference, tolerance, **where)
+        if row.message:  # say which quantity the index refers to
+            row = row.with_status(row.status, f"J·u along a seeded tangent of {name}, by output element: "
+                                  + row.message)
+        rows.append(row)
+    return rows
+
+
+def _expect_rows(case: Case, references: References) -> list[Comparison]:
+    """The reference against the case's published answer, with its own tolerance."""
+    tolerance = resolve(case.dtype, case.expect_tolerance, EXPECT_TOLERANCE_OVERRIDE)
+    rows = []
+    for name, answer in case.expect.items():
+        if name not in case.wrt:
+            continue
+        reference = references.full(name)
+        as_reference = Reference.exact(np.array(answer, dtype=np.float64), reference.error)
+        rows.append(compare(reference.value, as_reference, tolerance, **_where(case, EXPECT, name)))
+    return rows
+
+
+EXPECT_TOLERANCE_OVERRIDE = ToleranceOverride(rtol=EXPECT_TOLERANCE.rtol, atol=EXPECT_TOLERANCE.atol)
+
+
+def _apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
+    """An xfail case's failures are expected: they become skips that say so."""
+    if not case.xfail:
+        return rows
+    adjusted = []
+    for row in rows:
+        if row.status in (Status.FAIL, Status.ERROR):
+            adjusted.append(row.with_status(Status.SKIP, f"xfail ({case.xfail}): {row.message}"))
+        elif row.status is Status.PASS and row.method != NUMERIC:
+            adjusted.append(row.with_status(Status.PASS, f"xfail case passed ({case.xfail}); remove the xfail"))
+        else:
+            adjusted.append(row)
+    return adjusted
