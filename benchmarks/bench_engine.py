@@ -103,7 +103,8 @@ def worker(case: str, who: str) -> dict:
         import gradcheck.engine.fast  # noqa: F401
         import gradcheck.engine.ties  # noqa: F401
         from gradcheck.ops import OPS
-        from gradcheck.run.runner import Mode, RunOptions
+        from gradcheck.methods import Mode
+        from gradcheck.run.runner import RunOptions
 
         mode = Mode.FULL if who == "gradcheck-full" else Mode.FAST
         names = list(OPS[op].inputs)
@@ -199,7 +200,8 @@ def needle_worker() -> dict:
     """Fast mode on 100,000 elements: a correct gradient passes, one element off by 1e-4 is named."""
     import gradcheck
     from gradcheck.ops import OPS
-    from gradcheck.run.runner import Mode, RunOptions
+    from gradcheck.methods import Mode
+    from gradcheck.run.runner import RunOptions
 
     rng = np.random.default_rng(5)
     x, dz = rng.normal(size=NEEDLE_N), rng.normal(size=NEEDLE_N)

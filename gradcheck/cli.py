@@ -228,24 +228,17 @@ def ops() -> None:
     table = Table(box=None, pad_edge=False, header_style="bold" if console.is_terminal else "")
     for header in ("op", "inputs", "params", "methods", "what it computes"):
         table.add_column(header)
-    for op in OPS.values():
+    for op in sorted(OPS.values(), key=lambda op: op.name):
         params = ", ".join(f"{k}={v!r}" for k, v in op.params.items()) or "-"
-        table.add_row(op.name, ", ".join(op.inputs), params, ", ".join(_op_methods(op.name)), op.summary)
+        table.add_row(op.name, ", ".join(op.inputs), params, ", ".join(_op_methods(op)), op.summary)
     console.print(table)
 
 
-def _op_methods(op_name: str) -> list[str]:
-    from gradcheck import backends
+def _op_methods(op) -> list[str]:
+    """numeric and vjp for every op, and each framework's methods where the op has its lowering."""
+    from gradcheck.methods import FRAMEWORK_OF
 
-    supported = []
-    for method in METHODS:
-        if method == "numeric":
-            supported.append(method)
-        elif method in backends.implemented_methods():
-            backend = backends.get_backend(method)
-            if getattr(backend, "supports_op", lambda _name: True)(op_name):
-                supported.append(method)
-    return supported
+    return [m for m in METHODS if m in ("numeric", "vjp") or FRAMEWORK_OF[m] in op.frameworks]
 
 
 if __name__ == "__main__":  # pragma: no cover
