@@ -241,5 +241,14 @@ def _op_methods(op) -> list[str]:
     return [m for m in METHODS if m in ("numeric", "vjp") or FRAMEWORK_OF[m] in op.frameworks]
 
 
+def _register_explore() -> None:
+    from gradcheck.explore.command import explore
+
+    main.add_command(explore)
+
+
+_register_explore()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

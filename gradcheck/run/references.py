@@ -37,6 +37,7 @@ class References:
 
     problem: Problem
     mode: Mode
+    step_scale: float = 1.0  # multiplies the full reference's steps (a second look at a smaller scale)
     directional: dict[str, Directional] = field(default_factory=dict)
     _full: dict[str, Reference] = field(default_factory=dict)
     _jvp: dict[str, Reference] = field(default_factory=dict)
@@ -61,7 +62,7 @@ class References:
         if name not in self._full:
             problem = self.problem
             reference = reference_vjp(problem.forward, list(problem.inputs.values()), problem.cotangent,
-                                      self.index(name))
+                                      self.index(name), step_scale=self.step_scale)
             if not np.all(np.isfinite(reference.value)):
                 raise CaseError(f"the reference for {name} is not finite: the forward is undefined near the point")
             self._full[name] = reference

@@ -49,6 +49,7 @@ class RunOptions:
     tolerance: ToleranceOverride | None = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
     device: str = "cpu"
+    step_scale: float = 1.0  # multiplies the reference's steps (explore's second look at a failure)
 
 
 def install_hint(method: str) -> str:
@@ -133,7 +134,7 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
         return error_rows(case, methods, Status.ERROR, _describe(exc))
 
     try:
-        references = References(problem, options.mode)
+        references = References(problem, options.mode, options.step_scale)
     except Exception as exc:
         return error_rows(case, methods, Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}")
 
