@@ -14,37 +14,13 @@ import click
 from rich.console import Console
 
 from gradcheck.methods import METHODS, MODES
+from gradcheck.terminal import UsageError, load_selected
+from gradcheck.terminal import console as make_console
 from gradcheck.tolerance import DTYPES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
-class UsageError(click.UsageError):
-    exit_code = EXIT_USAGE
-
-
-def _console() -> Console:
-    # rich honours NO_COLOR and drops styling when stdout is not a terminal;
-    # piped output gets a wide virtual width so the table never wraps.
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=max(console.width, 200))
-    return console
-
-
-def _load(paths: tuple[str, ...], keyword: str | None):
-    from gradcheck.cases import CaseFileError, load_cases
-
-    try:
-        cases = load_cases(paths or ("cases",))
-    except CaseFileError as exc:
-        raise UsageError(str(exc)) from None
-    if keyword:
-        cases = [case for case in cases if keyword in case.name]
-    if not cases:
-        where = ", ".join(paths or ("cases",))
-        raise UsageError(f"no cases found in {where}" + (f" matching -k {keyword!r}" if keyword else ""))
-    return cases
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,7 +67,7 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
     from gradcheck.run.runner import RunOptions
     from gradcheck.tolerance import ToleranceOverride
 
-    cases = _load(paths, keyword)
+    cases = load_selected(paths, keyword)
     _require_frameworks(methods)
     recorded = _load_baseline(baseline_path)  # before anything runs: a missing one is exit 2
     options = RunOptions(
@@ -101,7 +77,7 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
     )
     with progress_bar(len(cases)) as advance:
         comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)
-    console = _console()
+    console = make_console()
     report.render(comparisons, console)
     verdict = _hold_against_baseline(comparisons, recorded, baseline_path, baseline_factor, console)
     _annotate(comparisons, verdict)
@@ -202,8 +178,8 @@ def list_cases(paths, keyword) -> None:
 
     from gradcheck.run.runner import RunOptions, reported_methods
 
-    cases = _load(paths, keyword)
-    console = _console()
+    cases = load_selected(paths, keyword)
+    console = make_console()
     table = Table(box=None, pad_edge=False, header_style="bold" if console.is_terminal else "")
     for header in ("case", "defined by", "inputs", "wrt", "dtype", "methods", "where"):
         table.add_column(header, no_wrap=True)
@@ -224,7 +200,7 @@ def ops() -> None:
 
     from gradcheck.ops import OPS
 
-    console = _console()
+    console = make_console()
     table = Table(box=None, pad_edge=False, header_style="bold" if console.is_terminal else "")
     for header in ("op", "inputs", "params", "methods", "what it computes"):
         table.add_column(header)

@@ -7,6 +7,8 @@ import sys
 import click
 
 from gradcheck.methods import METHODS
+from gradcheck.terminal import console as terminal_console
+from gradcheck.terminal import load_selected
 
 EXIT_OK, EXIT_FOUND = 0, 1
 
@@ -27,14 +29,13 @@ EXIT_OK, EXIT_FOUND = 0, 1
               help="Append each shrunk failure as a regression case to this case file.")
 def explore(paths, examples, seed, max_seconds, methods, keyword, json_path, write_path) -> None:
     """Search the inputs of the cases in PATHS for a point where a gradient fails, and shrink it."""
-    from gradcheck.cli import _console, _load
     from gradcheck.explore.output import render, to_json
     from gradcheck.explore.regression import append_regression
     from gradcheck.explore.search import explore_case
     from gradcheck.reports.table import write_atomically
 
-    cases = _load(paths, keyword)
-    console = _console()
+    cases = load_selected(paths, keyword)
+    console = terminal_console()
     explorations = []
     for case in cases:
         result = explore_case(case, examples=examples, seed=seed, max_seconds=max_seconds,
