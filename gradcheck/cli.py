@@ -57,8 +57,10 @@ def main() -> None:
               help="An error that grows more than this many times is a regression.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Worker processes (0: one per CPU); the reports are the same as a serial run's.")
+@click.option("--shard", "shard_text", metavar="K/N",
+              help="Run part K of N parts of about equal predicted cost (for a CI matrix; see `gradcheck merge`).")
 def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path, junit_path,
-        markdown_path, baseline_path, update_path, baseline_factor, jobs, device) -> None:
+        markdown_path, baseline_path, update_path, baseline_factor, jobs, device, shard_text) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
     from gradcheck.reports import table as report
@@ -69,6 +71,8 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
 
     cases = load_selected(paths, keyword)
     _require_frameworks(methods)
+    options_for_cost = RunOptions(methods=tuple(methods) or None, dtype=dtype)
+    cases = _select_shard(cases, shard_text, options_for_cost)
     recorded = _load_baseline(baseline_path)  # before anything runs: a missing one is exit 2
     options = RunOptions(
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
@@ -85,6 +89,41 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
                    markdown_path=markdown_path, update_path=update_path)
     failed = any(c.status.value in ("fail", "error") for c in comparisons)
     sys.exit(EXIT_FAILED if failed or (verdict is not None and verdict.failed) else EXIT_OK)
+
+
+def _select_shard(cases, shard_text: str | None, options):
+    """The cases of `--shard K/N` (all of them without it); an empty part runs nothing and passes."""
+    if shard_text is None:
+        return cases
+    from gradcheck.run.runner import reported_methods
+    from gradcheck.run.shards import parse_shard, shard
+
+    try:
+        part, parts = parse_shard(shard_text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return shard(cases, part, parts, lambda case: len(reported_methods(case, options)))
+
+
+@main.command()
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def merge(output, reports) -> None:
+    """Join the JSON REPORTS of several shards into OUTPUT, as one run over all their cases would write it."""
+    import json
+    from pathlib import Path
+
+    from gradcheck.reports.merge import MergeError
+    from gradcheck.reports.merge import merge as merge_reports
+    from gradcheck.reports.table import write_atomically
+
+    try:
+        text = merge_reports((path, Path(path).read_text(encoding="utf-8")) for path in reports)
+    except MergeError as exc:
+        raise UsageError(str(exc)) from None
+    write_atomically(output, text)
+    failed = any(r["status"] in ("fail", "error") for r in json.loads(text)["results"])
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 def _require_frameworks(methods: tuple[str, ...]) -> None:
