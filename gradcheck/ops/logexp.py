@@ -55,7 +55,7 @@ def logsumexp_vjp(x, cotangent, axis=None):
 
 LOGSUMEXP = register(Op(
     "logsumexp", ("x",), logsumexp, logsumexp_vjp, {"axis": None},
-    "log of the sum of e^x over axis (None: all elements; int or list of ints; max-shifted, stable)",
+    "log sum e^x over axis (None: all; int or list of ints), max-shifted",
     validators={"axis": normalize_axis_param},
     torch=lambda torch, x, axis=None: torch.logsumexp(x, dim=_torch_every_axis(x, axis)),
     tensorflow=lambda tf, x, axis=None: tf.reduce_logsumexp(x, axis=tf_axis(axis)),
@@ -83,7 +83,7 @@ def log_softmax_vjp(x, cotangent, axis=-1):
 
 LOG_SOFTMAX = register(Op(
     "log_softmax", ("x",), log_softmax, log_softmax_vjp, {"axis": -1},
-    "log of the softmax along axis, x - logsumexp(x) (an int; max-shifted, stable)",
+    "x - logsumexp(x) along axis (an int), max-shifted",
     validators={"axis": normalize_softmax_axis},
     torch=lambda torch, x, axis=-1: torch.log_softmax(x, dim=axis),
     tensorflow=lambda tf, x, axis=-1: tf.nn.log_softmax(x, axis=axis),
@@ -146,7 +146,7 @@ def norm_vjp(x, cotangent, axis=None):
 
 NORM = register(Op(
     "norm", ("x",), norm, norm_vjp, {"axis": None},
-    "Euclidean (L2) norm over axis (None: all elements; int or list of ints; kink at 0)",
+    "L2 norm over axis (None: all; int or list of ints); kink at 0 (grad 0)",
     validators={"axis": normalize_axis_param},
     torch=lambda torch, x, axis=None: torch.linalg.vector_norm(x, dim=axis),
     tensorflow=lambda tf, x, axis=None: tf.math.reduce_euclidean_norm(x, axis=tf_axis(axis)),

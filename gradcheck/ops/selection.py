@@ -57,14 +57,14 @@ def minimum(x, y):
 
 MAXIMUM = register(Op(
     "maximum", ("x", "y"), maximum, _pairwise_vjp("maximum", np.greater), {},
-    "larger of x and y, elementwise with broadcasting (ties: cotangent split half and half)",
+    "larger of x and y, elementwise with broadcasting (ties: half each)",
     torch=lambda torch, x, y: torch.maximum(*_torch_tensors(torch, x, y)),
     tensorflow=lambda tf, x, y: tf.math.maximum(x, y),
     jax=lambda jax, x, y: jax.numpy.maximum(x, y), in_expr=True))
 
 MINIMUM = register(Op(
     "minimum", ("x", "y"), minimum, _pairwise_vjp("minimum", np.less), {},
-    "smaller of x and y, elementwise with broadcasting (ties: cotangent split half and half)",
+    "smaller of x and y, elementwise with broadcasting (ties: half each)",
     torch=lambda torch, x, y: torch.minimum(*_torch_tensors(torch, x, y)),
     tensorflow=lambda tf, x, y: tf.math.minimum(x, y),
     jax=lambda jax, x, y: jax.numpy.minimum(x, y), in_expr=True))
@@ -109,7 +109,7 @@ def _torch_dims(axis):
 
 MAX = register(Op(
     "max", ("x",), max_, _reduction_vjp(np.max), {"axis": None},
-    "maximum over axis (None: all elements; int or list of ints; ties share the cotangent evenly)",
+    "largest element over axis (None: all; int or list); ties share dz evenly",
     validators={"axis": normalize_axis_param},
     torch=lambda torch, x, axis=None: torch.amax(x, dim=_torch_dims(axis)),
     tensorflow=lambda tf, x, axis=None: tf.reduce_max(x, axis=tf_axis(axis)),
@@ -117,7 +117,7 @@ MAX = register(Op(
 
 MIN = register(Op(
     "min", ("x",), min_, _reduction_vjp(np.min), {"axis": None},
-    "minimum over axis (None: all elements; int or list of ints; ties share the cotangent evenly)",
+    "smallest element over axis (None: all; int or list); ties share dz evenly",
     validators={"axis": normalize_axis_param},
     torch=lambda torch, x, axis=None: torch.amin(x, dim=_torch_dims(axis)),
     tensorflow=lambda tf, x, axis=None: tf.reduce_min(x, axis=tf_axis(axis)),
