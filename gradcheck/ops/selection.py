@@ -3,9 +3,10 @@
 Each output is one of its inputs, so its derivative is 1 for the selected element and 0 for the
 others. Where several elements tie for the selection the function has a kink: every convex
 combination of the tied elements' unit vectors is a valid subgradient. The VJPs here split the
-cotangent evenly among the tied elements, the symmetric choice that torch.amax, tf.reduce_max and
-jax.numpy.max make too. Giving the full cotangent to every tied element is wrong (the shares must
-sum to the cotangent), and the engine's tie check (engine/ties.py) reports it.
+cotangent evenly among the tied elements, the symmetric choice that torch and jax make too
+(tf.maximum gives all of it to x, also valid). Giving the full cotangent to every tied element is
+wrong (the shares must sum to the cotangent); the engine's tie check (engine/ties.py) reports it
+for ties within one input, as in max and min, not yet for x == y across maximum's two inputs.
 """
 
 import numpy as np
