@@ -130,7 +130,8 @@ class _Parser:
         if isinstance(node, ast.Name):
             start = self.span(node)[0]
             if node.id in FUNCTIONS:
-                return self.fail(f"function '{node.id}' must be called with one argument",
+                return self.fail(f"function '{node.id}' must be called with {ARITY[node.id]} "
+                                 f"{_arguments(ARITY[node.id])}",
                                  node.id, start)
             if self.allowed is not None and node.id not in self.allowed:
                 inputs = ", ".join(sorted(self.allowed)) or "none"
@@ -183,12 +184,22 @@ class _Parser:
             self.fail(f"keyword argument '{tok}' is not allowed{hint}", kw.arg or "**", self.span(kw)[0])
         arity = ARITY.get(func.id, 1)
         if known and len(node.args) != arity and not bad_keyword:
-            self.fail(f"{func.id}() takes exactly {arity} positional argument{'s' if arity > 1 else ''} "
+            self.fail(f"{func.id}() takes exactly {arity} positional {_arguments(arity)} "
                       f"({len(node.args)} given)", func.id, start)
+        if known and params and not bad_keyword:
+            self.check_params(func.id, params, node)
         args = [self.conv(a.value if isinstance(a, ast.Starred) else a) for a in node.args]
         if known and len(args) == arity and all(a is not None for a in args):
             return ("call", func.id, tuple(args), tuple(sorted(params.items())))
         return None
+
+    def check_params(self, name: str, params: dict, node: ast.Call) -> None:
+        """The op's own validators, so that max(x, axis=[0, 0]) is refused when the file is loaded."""
+        try:
+            OPS[name].check_params(params)
+        except ValueError as exc:
+            keyword = next(kw for kw in node.keywords if kw.arg in params)
+            self.fail(str(exc), self.seg(keyword.value), self.span(keyword.value)[0])
 
     def literal(self, node: ast.AST):
         """A keyword's value: an integer, or a list or tuple of integers (axis=0, axis=[0, 1], axis=-1)."""
@@ -210,6 +221,10 @@ class _Parser:
         self.fail(f"keyword value '{self.seg(node)}' must be an integer or a list of integers",
                   self.seg(node), self.span(node)[0])
         return None
+
+
+def _arguments(count: int) -> str:
+    return "argument" if count == 1 else "arguments"
 
 
 def _check_nesting(text: str) -> None:

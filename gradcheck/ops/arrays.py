@@ -21,6 +21,13 @@ def as_float(x):
     return x
 
 
+def float_pair(x, y):
+    """Both operands of a binary op as floating arrays, and the dtype of the result
+    (NumPy's promotion: float32 with float32 stays float32)."""
+    x, y = as_float(x), as_float(y)
+    return x, y, np.result_type(x.dtype, y.dtype)
+
+
 def unbroadcast(g, shape):
     """Reduce a gradient ``g`` to ``shape`` by summing over broadcast axes.
 

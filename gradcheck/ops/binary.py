@@ -6,25 +6,20 @@ over the axes its input was broadcast along (finish_grad).
 
 import numpy as np
 
-from gradcheck.ops.arrays import as_float, finish_grad
+from gradcheck.ops.arrays import finish_grad, float_pair
 from gradcheck.ops.registry import Op, register
-
-
-def _pair(x, y):
-    x, y = as_float(x), as_float(y)
-    return x, y, np.result_type(x.dtype, y.dtype)
 
 
 # ---------------------------------------------------------------- divide
 
 def divide(x, y):
-    x, y, dtype = _pair(x, y)
+    x, y, dtype = float_pair(x, y)
     return np.asarray(x / y, dtype=dtype)
 
 
 def divide_vjp(x, y, cotangent):
     # z = x / y:  dz/dx = 1 / y,  dz/dy = -x / y^2.
-    x, y, _ = _pair(x, y)
+    x, y, _ = float_pair(x, y)
     dz = np.asarray(cotangent)
     return finish_grad(dz / y, x), finish_grad(-dz * x / (y * y), y)
 
@@ -40,14 +35,14 @@ DIVIDE = register(Op(
 # ---------------------------------------------------------------- power
 
 def power(x, y):
-    x, y, dtype = _pair(x, y)
+    x, y, dtype = float_pair(x, y)
     return np.asarray(np.power(x, y), dtype=dtype)
 
 
 def power_vjp(x, y, cotangent):
     # z = x^y:  dz/dx = y x^(y-1)  (exponent 1 where y == 0, so 0 * inf never appears),
     #           dz/dy = x^y ln x   (taken as 0 where x == 0, as JAX and PyTorch do).
-    x, y, _ = _pair(x, y)
+    x, y, _ = float_pair(x, y)
     dz = np.asarray(cotangent)
     dx = dz * y * np.power(x, np.where(y == 0, 1.0, y - 1.0))
     dy = dz * np.power(x, y) * np.log(np.where(x == 0, 1.0, x))

@@ -50,7 +50,7 @@ def normalize_softmax_axis(axis, key="axis"):
         raise ValueError(f"param {key!r}: expected an int, got {axis!r}") from None
 
 
-def _axes_tuple(axis, ndim):
+def reduced_axes(axis, ndim):
     """Reduced axes as a sorted tuple of non-negative ints (None = all)."""
     axis = normalize_axis_param(axis)
     if axis is None:
@@ -67,7 +67,7 @@ def _axes_tuple(axis, ndim):
     return tuple(sorted(out))
 
 
-def _broadcast_back(x, cotangent, axis):
+def broadcast_back(x, cotangent, axis):
     """Undo a reduction for the cotangent.
 
     Each input element feeds exactly one output element (the one obtained by
@@ -77,7 +77,7 @@ def _broadcast_back(x, cotangent, axis):
     reduced output's rank) are treated as broadcast batch axes and summed
     out by finish_grad.
     """
-    axes = _axes_tuple(axis, x.ndim)
+    axes = reduced_axes(axis, x.ndim)
     dz = np.asarray(cotangent)
     out_ndim = x.ndim - len(axes)
     extra = dz.ndim - out_ndim
@@ -102,7 +102,7 @@ def sum_(x, axis=None):
 def sum_vjp(x, cotangent, axis=None):
     # d(sum)/dx_i = 1 for every summed element: dx = dz broadcast back.
     x = as_float(x)
-    g, _ = _broadcast_back(x, cotangent, axis)
+    g, _ = broadcast_back(x, cotangent, axis)
     return (finish_grad(g, x),)
 
 
@@ -110,7 +110,7 @@ def sum_vjp(x, cotangent, axis=None):
 # mean
 # ---------------------------------------------------------------------------
 
-def _tf_axis(axis):
+def tf_axis(axis):
     return list(axis) if isinstance(axis, tuple) else axis
 
 
@@ -119,7 +119,7 @@ SUM = register(Op(
     "sum over axis (None: all elements; int or list of ints)",
     validators={"axis": normalize_axis_param},
     torch=lambda torch, x, axis=None: torch.sum(x) if axis is None else torch.sum(x, dim=axis),
-    tensorflow=lambda tf, x, axis=None: tf.reduce_sum(x, axis=_tf_axis(axis)),
+    tensorflow=lambda tf, x, axis=None: tf.reduce_sum(x, axis=tf_axis(axis)),
     jax=lambda jax, x, axis=None: jax.numpy.sum(x, axis=axis), in_expr=True))
 
 
@@ -133,7 +133,7 @@ def mean_vjp(x, cotangent, axis=None):
     # mean = sum / n with n the number of reduced elements, so each element's
     # partial derivative is 1/n: dx = dz broadcast back, divided by n.
     x = as_float(x)
-    g, axes = _broadcast_back(x, cotangent, axis)
+    g, axes = broadcast_back(x, cotangent, axis)
     count = 1
     for a in axes:
         count *= x.shape[a]
@@ -145,7 +145,7 @@ MEAN = register(Op(
     "arithmetic mean over axis (None: all elements; int or list of ints)",
     validators={"axis": normalize_axis_param},
     torch=lambda torch, x, axis=None: torch.mean(x) if axis is None else torch.mean(x, dim=axis),
-    tensorflow=lambda tf, x, axis=None: tf.reduce_mean(x, axis=_tf_axis(axis)),
+    tensorflow=lambda tf, x, axis=None: tf.reduce_mean(x, axis=tf_axis(axis)),
     jax=lambda jax, x, axis=None: jax.numpy.mean(x, axis=axis), in_expr=True))
 
 

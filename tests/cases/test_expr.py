@@ -1,4 +1,5 @@
 """Tests for gradcheck.cases.expr: parsing/validation, evaluation in four frameworks, NumPy VJPs."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from gradcheck.cases import CaseFileError, parse_cases
 from gradcheck.cases.expr import (
     FUNCTIONS,
     Expr,
@@ -16,6 +18,11 @@ from gradcheck.cases.expr import (
     parse,
     vjp,
 )
+from gradcheck.cases.expr_parser import ARITY
+from gradcheck.compare.comparison import Status
+from gradcheck.methods import Mode
+from gradcheck.reports.table import render_text
+from gradcheck.run.runner import RunOptions, run_case
 
 NP = library("numpy")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -205,8 +212,13 @@ def test_vjp_functions(f):
     rng = np.random.default_rng(1)
     positive = f in ("log", "sqrt")
     x = rng.uniform(0.5, 2.0, size=(3, 4)) if positive else _rand(rng, 3, 4)
+    y = rng.uniform(0.5, 1.0, size=(4,))
+    if ARITY[f] == 2:  # maximum, minimum: x * y and x never tie, since 0.5 <= y < 1 and |x| >= 0.1
+        _check(f"{f}(x, y)", {"x": x, "y": y})
+        _check(f"{f}(x * y, x)", {"x": x, "y": y})
+        return
     _check(f"{f}(x)", {"x": x})
-    _check(f"{f}(x * y)", {"x": x, "y": rng.uniform(0.5, 1.0, size=(4,))})
+    _check(f"{f}(x * y)", {"x": x, "y": y})
 
 
 @pytest.mark.parametrize("src,shapes", [
@@ -355,3 +367,117 @@ def test_jax():
         np.testing.assert_allclose(float(val_j), val, rtol=1e-12)
         for k in env:
             np.testing.assert_allclose(np.asarray(grads[k]), g[k], rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- selections and logsumexp
+SELECT_EXPR = "logsumexp(x, axis=0) + max(x * y, axis=1)"
+# x * y = [[1, 6], [2, 2]]: row 0's max is x[0, 1] * y[1]; row 1 ties, so each of its two products gets half.
+SELECT_ENV = {"x": np.array([[1.0, 3.0], [2.0, 1.0]]), "y": np.array([1.0, 2.0])}
+
+
+def test_selection_and_logsumexp_calls_parse():
+    assert {"maximum", "minimum", "max", "min", "logsumexp"} <= set(FUNCTIONS)
+    assert parse(SELECT_EXPR)._tree == (
+        "bin", "+", ("call", "logsumexp", (("name", "x"),), (("axis", 0),)),
+        ("call", "max", (("bin", "*", ("name", "x"), ("name", "y")),), (("axis", 1),)))
+    assert parse("maximum(x, y)")._tree == ("call", "maximum", (("name", "x"), ("name", "y")), ())
+    assert parse("min(x, axis=[0, 1])")._tree[3] == (("axis", (0, 1)),)
+
+
+@pytest.mark.parametrize("src,token,fragment", [
+    ("maximum(x)", "maximum", "takes exactly 2 positional arguments (1 given)"),
+    ("maximum", "maximum", "must be called with 2 arguments"),
+    ("maximum(x, y, axis=0)", "axis", "keyword argument 'axis='"),
+    ("max(x, axis=[0, 0])", "[0, 0]", "repeated axis"),
+    ("logsumexp(x, axis=y)", "y", "must be an integer"),
+])
+def test_selection_calls_rejected(src, token, fragment):
+    with pytest.raises(ExprError, match=fragment.replace("(", r"\(").replace(")", r"\)")) as ei:
+        parse(src, allowed_names=("x", "y"))
+    assert ei.value.token == token
+
+
+def test_selection_and_logsumexp_closed_form():
+    e = np.e
+    value = parse(SELECT_EXPR).evaluate(SELECT_ENV, NP)
+    np.testing.assert_allclose(value, [np.log(e + e**2) + 6.0, np.log(e**3 + e) + 2.0], rtol=1e-15)
+    _, g = vjp(parse(SELECT_EXPR), SELECT_ENV, np.ones(2))
+    # logsumexp over axis 0 pulls back the column softmax; max pulls back y (for x) and x (for y),
+    # halved on row 1's tie.
+    softmax = np.array([[1 / (1 + e), e**2 / (e**2 + 1)], [e / (1 + e), 1 / (e**2 + 1)]])
+    np.testing.assert_allclose(g["x"], softmax + [[0.0, 2.0], [0.5, 1.0]], rtol=1e-15)
+    np.testing.assert_allclose(g["y"], [1.0, 3.5], rtol=1e-15)
+    _, g = vjp(parse("maximum(x, y)"), {"x": np.array([1.0, 2.0, 3.0]), "y": np.array([1.0, 5.0, 0.0])},
+               np.array([2.0, 2.0, 2.0]))
+    np.testing.assert_array_equal(g["x"], [1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(g["y"], [1.0, 2.0, 0.0])
+
+
+def _framework_value_and_grads(framework, source, env):
+    """The expression's value and its gradient of sum(value) in `framework`, as NumPy arrays."""
+    module, lib, e = pytest.importorskip(framework), library(framework), parse(source)
+    if framework == "torch":
+        tensors = {k: module.tensor(v, requires_grad=True) for k, v in env.items()}
+        out = e.evaluate(tensors, lib)
+        out.sum().backward()
+        return out.detach().numpy(), {k: t.grad.numpy() for k, t in tensors.items()}
+    if framework == "tensorflow":
+        tensors = {k: module.constant(v) for k, v in env.items()}
+        with module.GradientTape() as tape:
+            tape.watch(list(tensors.values()))
+            out = e.evaluate(tensors, lib)
+            total = module.reduce_sum(out)
+        return out.numpy(), {k: g.numpy() for k, g in tape.gradient(total, tensors).items()}
+    with module.enable_x64(True):
+        tensors = {k: module.numpy.asarray(v) for k, v in env.items()}
+        _, grads = module.value_and_grad(lambda d: e.evaluate(d, lib).sum())(tensors)
+        return np.asarray(e.evaluate(tensors, lib)), {k: np.asarray(g) for k, g in grads.items()}
+
+
+@pytest.mark.parametrize("framework", ["torch", "tensorflow", "jax"])
+def test_selection_and_logsumexp_in_each_framework(framework):
+    rng = np.random.default_rng(5)
+    env = {"x": rng.normal(size=(4, 4)), "y": rng.normal(size=(4,))}
+    for source in (SELECT_EXPR, "maximum(x, y) - minimum(x * y, x) + maximum(x, 0) + min(x, axis=[0, 1])"):
+        value, grads = _framework_value_and_grads(framework, source, env)
+        want, want_grads = vjp(parse(source), env, np.ones_like(value))
+        np.testing.assert_allclose(value, want, rtol=1e-13, err_msg=source)
+        for name in env:
+            np.testing.assert_allclose(grads[name], want_grads[name], rtol=1e-12, err_msg=f"{source}: {name}")
+    # at a tie every framework splits the cotangent, as the hand-written VJP does
+    _, grads = _framework_value_and_grads(framework, SELECT_EXPR, SELECT_ENV)
+    _, want_grads = vjp(parse(SELECT_EXPR), SELECT_ENV, np.ones(2))
+    np.testing.assert_allclose(grads["x"], want_grads["x"], rtol=1e-14)
+
+
+SELECT_CASES = f"""
+cases:
+  - name: lse-plus-max
+    expr: "{SELECT_EXPR}"
+    inputs: {{x: {{shape: [4, 4], dist: normal}}, y: {{shape: [4], dist: normal}}}}
+  - name: lse-plus-max-tie
+    expr: "{SELECT_EXPR}"
+    inputs: {{x: [[1.0, 3.0], [2.0, 1.0]], y: [1.0, 2.0]}}
+  - name: maximum-with-ties
+    expr: "maximum(x, y)"
+    inputs: {{x: [[1.0, -2.0], [0.5, 3.0]], y: [[1.0, 1.0], [-0.5, 3.0]]}}
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_selection_expressions_pass_every_method(dtype):
+    frameworks = [f for f in ("torch", "tensorflow", "jax") if importlib.util.find_spec(f)]
+    methods = ("numeric", "vjp", *frameworks, *(f"{f}-jvp" for f in frameworks))
+    for case in parse_cases(SELECT_CASES, "selection.yaml"):
+        rows = run_case(case, RunOptions(methods=methods, dtype=dtype, mode=Mode.FULL))
+        assert {row.method for row in rows} == set(methods), case.name
+        assert all(row.status is Status.PASS for row in rows), render_text(rows)
+
+
+def test_function_names_are_refused_as_inputs_of_expressions_only():
+    (case,) = parse_cases("name: clip\nfunction: numpy:clip\ninputs: {x: [0.5], min: [0.0], max: [1.0]}\n")
+    assert tuple(spec.name for spec in case.inputs) == ("x", "min", "max")
+    with pytest.raises(CaseFileError, match="c.yaml:4: .*input name 'max' is a function name"):
+        parse_cases("name: e\nexpr: max(x, axis=0)\ninputs:\n  max: [1.0]\n", "c.yaml")
+    with pytest.raises(CaseFileError, match=r"c.yaml:2: .*expr.*repeated axis"):
+        parse_cases("name: e\nexpr: max(x, axis=[0, 0])\ninputs: {x: [[1.0]]}\n", "c.yaml")
