@@ -18,14 +18,16 @@ def unary(name, forward, derivative, summary, *, torch, tensorflow, jax, domain=
     Public so that other op families (activations.py) register element-wise ops the same way.
     """
 
+    defaults = dict(params or {})
+
     def vjp(x, cotangent, **kwargs):
-        x = as_float(x)
+        x, kwargs = as_float(x), {**defaults, **kwargs}  # callable without params, as the forward is
         with np.errstate(all="ignore"):
             fprime = derivative(x, forward(x, **kwargs), **kwargs)
             return (finish_grad(np.asarray(cotangent) * fprime, x),)
 
     vjp.__name__ = vjp.__qualname__ = f"{name}_vjp"
-    return register(Op(name, ("x",), forward, vjp, params or {}, summary, domain=domain,
+    return register(Op(name, ("x",), forward, vjp, defaults, summary, domain=domain,
                        torch=torch, tensorflow=tensorflow, jax=jax, validators=validators or {},
                        in_expr=in_expr, relation=relation))
 

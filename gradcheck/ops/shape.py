@@ -91,12 +91,12 @@ def resolve_shape(shape, input_shape):
     return resolved
 
 
-def reshape(x, shape):
+def reshape(x, shape=(-1,)):
     x = as_float(x)
     return np.reshape(x, resolve_shape(shape, x.shape))
 
 
-def reshape_vjp(x, cotangent, shape):
+def reshape_vjp(x, cotangent, shape=(-1,)):
     # Row-major reshape keeps the flat order: element k of x is element k of z, so dx = dz reshaped back.
     x = as_float(x)
     return (np.array(np.reshape(cotangent, x.shape), dtype=x.dtype),)
@@ -106,9 +106,9 @@ RESHAPE = register(Op(
     "reshape", ("x",), reshape, reshape_vjp, {"shape": (-1,)},
     "reshape in row-major order (shape: sizes, one -1 inferred; default flattens)",
     validators={"shape": normalize_shape},
-    torch=lambda torch, x, shape: torch.reshape(x, resolve_shape(shape, tuple(x.shape))),
-    tensorflow=lambda tf, x, shape: tf.reshape(x, resolve_shape(shape, tuple(x.shape))),
-    jax=lambda jax, x, shape: jax.numpy.reshape(x, resolve_shape(shape, x.shape))))
+    torch=lambda torch, x, shape=(-1,): torch.reshape(x, resolve_shape(shape, tuple(x.shape))),
+    tensorflow=lambda tf, x, shape=(-1,): tf.reshape(x, resolve_shape(shape, tuple(x.shape))),
+    jax=lambda jax, x, shape=(-1,): jax.numpy.reshape(x, resolve_shape(shape, x.shape))))
 
 
 # ---------------------------------------------------------------- concat
