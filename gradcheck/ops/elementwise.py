@@ -197,7 +197,8 @@ LOG1P = unary(
     "ln(1 + x), elementwise, accurate near 0, needs x > -1",
     torch=lambda torch, x: torch.log1p(x),
     tensorflow=lambda tf, x: tf.math.log1p(x),
-    jax=lambda jax, x: jax.numpy.log1p(x))
+    jax=lambda jax, x: jax.numpy.log1p(x),
+    in_expr=True)
 
 
 def expm1(x):
@@ -210,4 +211,5 @@ EXPM1 = unary(
     "e^x - 1, elementwise, accurate near 0",
     torch=lambda torch, x: torch.expm1(x),
     tensorflow=lambda tf, x: tf.math.expm1(x),
-    jax=lambda jax, x: jax.numpy.expm1(x))
+    jax=lambda jax, x: jax.numpy.expm1(x),
+    in_expr=True)
