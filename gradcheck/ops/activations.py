@@ -18,8 +18,8 @@ import numpy as np
 from gradcheck.ops.arrays import as_float, out
 from gradcheck.ops.elementwise import sigmoid, unary
 
-# Python's math.erfc, element by element. NumPy has no erf; math.erfc is correctly rounded to
-# within an ulp or two, and the inputs of a gradient check are small.
+# Python's math.erfc, element by element: NumPy has no erf, math.erfc is accurate to an ulp or two,
+# and the arrays of a gradient check are small enough for a loop per element.
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 SQRT_HALF = math.sqrt(0.5)
