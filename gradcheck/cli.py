@@ -235,6 +235,7 @@ def list_cases(paths, keyword) -> None:
 @main.command()
 def ops() -> None:
     """List the built-in ops, their parameters and the methods that support them."""
+    from rich.markup import escape
     from rich.table import Table
 
     from gradcheck.ops import OPS
@@ -245,7 +246,9 @@ def ops() -> None:
         table.add_column(header)
     for op in sorted(OPS.values(), key=lambda op: op.name):
         params = ", ".join(f"{k}={v!r}" for k, v in op.params.items()) or "-"
-        table.add_row(op.name, ", ".join(op.inputs), params, ", ".join(_op_methods(op)), op.summary)
+        # escape: rich would read "[low, high]" in a summary as markup and drop it.
+        table.add_row(op.name, ", ".join(op.inputs), escape(params), ", ".join(_op_methods(op)),
+                      escape(op.summary))
     console.print(table)
 
 

@@ -144,6 +144,7 @@ def test_list_and_ops():
     assert ops.exit_code == 0
     for name in ("sigmoid", "softmax", "matmul", "conv2d", "relu", "tanh", "exp", "log", "sum", "mean"):
         assert f"\n{name} " in ops.output
+    assert "clip to [low, high]" in ops.output  # brackets in a summary are text, not rich markup
 
 
 def test_skip_and_xfail(tmp_path):

@@ -6,7 +6,18 @@ them with its lowerings, and add `cases/ops/<name>.yaml`. Nothing else changes: 
 the backends, `expr:` and the tests read the registry.
 """
 
-from gradcheck.ops import binary, conv, elementwise, linalg, logexp, reductions, selection  # noqa: F401  (each registers its ops)
+# Each module registers its ops when imported.
+from gradcheck.ops import (  # noqa: F401
+    activations,
+    binary,
+    conv,
+    elementwise,
+    linalg,
+    logexp,
+    reductions,
+    selection,
+    shape,
+)
 from gradcheck.ops.registry import FRAMEWORKS, REGISTRY, Op
 
 __all__ = ["FRAMEWORKS", "OPS", "Op", "get_op"]

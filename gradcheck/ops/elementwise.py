@@ -11,17 +11,25 @@ from gradcheck.ops.arrays import as_float, finish_grad, out
 from gradcheck.ops.registry import Op, register
 
 
-def _unary(name, forward, derivative, summary, *, torch, tensorflow, jax, domain="real", in_expr=True):
-    """Register an element-wise op from its forward and f'(x, y) (y = f(x)); VJP: dz * f'(x, y)."""
+def unary(name, forward, derivative, summary, *, torch, tensorflow, jax, domain="real", in_expr=True,
+          params=None, validators=None, relation=None):
+    """Register an element-wise op from its forward and f'(x, y, **params) (y = f(x)); VJP: dz * f'.
 
-    def vjp(x, cotangent):
-        x = as_float(x)
+    Public so that other op families (activations.py) register element-wise ops the same way.
+    """
+
+    defaults = dict(params or {})
+
+    def vjp(x, cotangent, **kwargs):
+        x, kwargs = as_float(x), {**defaults, **kwargs}  # callable without params, as the forward is
         with np.errstate(all="ignore"):
-            return (finish_grad(np.asarray(cotangent) * derivative(x, forward(x)), x),)
+            fprime = derivative(x, forward(x, **kwargs), **kwargs)
+            return (finish_grad(np.asarray(cotangent) * fprime, x),)
 
     vjp.__name__ = vjp.__qualname__ = f"{name}_vjp"
-    return register(Op(name, ("x",), forward, vjp, {}, summary, domain=domain,
-                       torch=torch, tensorflow=tensorflow, jax=jax, in_expr=in_expr))
+    return register(Op(name, ("x",), forward, vjp, defaults, summary, domain=domain,
+                       torch=torch, tensorflow=tensorflow, jax=jax, validators=validators or {},
+                       in_expr=in_expr, relation=relation))
 
 
 # ---------------------------------------------------------------- sigmoid
@@ -35,7 +43,7 @@ def sigmoid(x):
     return out(np.where(x >= 0, one / (one + e), e / (one + e)), x.dtype)
 
 
-SIGMOID = _unary(
+SIGMOID = unary(
     "sigmoid", sigmoid, lambda x, s: s * (1 - s),  # s' = s (1 - s)
     "logistic function 1/(1+e^-x), elementwise",
     torch=lambda torch, x: torch.sigmoid(x),
@@ -51,7 +59,7 @@ def relu(x):
     return out(np.where(x > 0, x, np.zeros((), dtype=x.dtype)), x.dtype)
 
 
-RELU = _unary(
+RELU = unary(
     "relu", relu, lambda x, y: (x > 0).astype(x.dtype),  # 1 for x > 0, 0 below; subgradient 0 at the kink
     "rectified linear unit max(x, 0), elementwise (grad 0 at x <= 0)",
     torch=lambda torch, x: torch.relu(x),
@@ -66,7 +74,7 @@ def tanh(x):
     return out(np.tanh(x), x.dtype)
 
 
-TANH = _unary(
+TANH = unary(
     "tanh", tanh, lambda x, t: 1 - t * t,  # tanh' = 1 - tanh^2 = sech^2
     "hyperbolic tangent, elementwise",
     torch=lambda torch, x: torch.tanh(x),
@@ -81,7 +89,7 @@ def exp(x):
     return out(np.exp(x), x.dtype)
 
 
-EXP = _unary(
+EXP = unary(
     "exp", exp, lambda x, y: y,  # (e^x)' = e^x
     "exponential e^x, elementwise",
     torch=lambda torch, x: torch.exp(x),
@@ -96,7 +104,7 @@ def log(x):
     return out(np.log(x), x.dtype)
 
 
-LOG = _unary(
+LOG = unary(
     "log", log, lambda x, y: 1 / x,  # ln' = 1/x
     "natural logarithm ln(x), elementwise, needs x > 0",
     torch=lambda torch, x: torch.log(x),
@@ -112,7 +120,7 @@ def sin(x):
     return out(np.sin(x), x.dtype)
 
 
-SIN = _unary(
+SIN = unary(
     "sin", sin, lambda x, y: np.cos(x),
     "sine, elementwise",
     torch=lambda torch, x: torch.sin(x),
@@ -125,7 +133,7 @@ def cos(x):
     return out(np.cos(x), x.dtype)
 
 
-COS = _unary(
+COS = unary(
     "cos", cos, lambda x, y: -np.sin(x),
     "cosine, elementwise",
     torch=lambda torch, x: torch.cos(x),
@@ -138,7 +146,7 @@ def tan(x):
     return out(np.tan(x), x.dtype)
 
 
-TAN = _unary(
+TAN = unary(
     "tan", tan, lambda x, t: 1 + t * t,  # tan' = sec^2 = 1 + tan^2
     "tangent, elementwise",
     torch=lambda torch, x: torch.tan(x),
@@ -153,7 +161,7 @@ def sqrt(x):
     return out(np.sqrt(x), x.dtype)
 
 
-SQRT = _unary(
+SQRT = unary(
     "sqrt", sqrt, lambda x, y: 0.5 / y,  # (sqrt x)' = 1 / (2 sqrt x)
     "square root, elementwise, needs x > 0",
     torch=lambda torch, x: torch.sqrt(x),
@@ -167,9 +175,41 @@ def abs_(x):
     return out(np.abs(x), x.dtype)
 
 
-ABS = _unary(
+ABS = unary(
     "abs", abs_, lambda x, y: np.sign(x),  # |x|' = sign(x); subgradient 0 at the kink x = 0
     "absolute value |x|, elementwise (grad 0 at x = 0)",
     torch=lambda torch, x: torch.abs(x),
     tensorflow=lambda tf, x: tf.math.abs(x),
     jax=lambda jax, x: jax.numpy.abs(x))
+
+
+# ---------------------------------------------------------------- log1p, expm1
+# ln(1 + x) and e^x - 1 without the cancellation of forming 1 + x or e^x first: for |x| ~ 1e-10,
+# log(1 + x) keeps only ~6 significant digits of x, log1p all of them.
+
+def log1p(x):
+    x = as_float(x)
+    return out(np.log1p(x), x.dtype)
+
+
+LOG1P = unary(
+    "log1p", log1p, lambda x, y: 1 / (1 + x),  # (ln(1 + x))' = 1 / (1 + x)
+    "ln(1 + x), elementwise, accurate near 0, needs x > -1",
+    torch=lambda torch, x: torch.log1p(x),
+    tensorflow=lambda tf, x: tf.math.log1p(x),
+    jax=lambda jax, x: jax.numpy.log1p(x),
+    in_expr=True)
+
+
+def expm1(x):
+    x = as_float(x)
+    return out(np.expm1(x), x.dtype)
+
+
+EXPM1 = unary(
+    "expm1", expm1, lambda x, y: y + 1,  # (e^x - 1)' = e^x = y + 1
+    "e^x - 1, elementwise, accurate near 0",
+    torch=lambda torch, x: torch.expm1(x),
+    tensorflow=lambda tf, x: tf.math.expm1(x),
+    jax=lambda jax, x: jax.numpy.expm1(x),
+    in_expr=True)

@@ -25,6 +25,8 @@ class UnsupportedLowering(ValueError):
 
 # (value, key) -> normalised value; raises ValueError naming the key.
 Validator = Callable[[Any, str], Any]
+# (validated params) -> None; raises ValueError naming the keys whose values do not fit together.
+Relation = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Op:
     jax: Callable | None = None
     validators: Mapping[str, Validator] = field(default_factory=dict, hash=False)
     in_expr: bool = False          # callable by name in `expr:` (its positional inputs, plus axis=)
+    relation: Relation | None = None  # a rule between params (clip: low <= high), after the validators
 
     def __post_init__(self):
         # Freeze the defaults so a shared registry entry cannot be mutated.
@@ -79,6 +82,11 @@ class Op:
                     merged[key] = check(merged[key], key)
                 except ValueError as exc:
                     raise ValueError(f"{self.name}: {exc}") from None
+        if self.relation is not None:
+            try:
+                self.relation(merged)
+            except ValueError as exc:
+                raise ValueError(f"{self.name}: {exc}") from None
         return merged
 
 

@@ -1,5 +1,6 @@
 """Tests for gradcheck.cases.expr: parsing/validation, evaluation in four frameworks, NumPy VJPs."""
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -481,3 +482,34 @@ def test_function_names_are_refused_as_inputs_of_expressions_only():
         parse_cases("name: e\nexpr: max(x, axis=0)\ninputs:\n  max: [1.0]\n", "c.yaml")
     with pytest.raises(CaseFileError, match=r"c.yaml:2: .*expr.*repeated axis"):
         parse_cases("name: e\nexpr: max(x, axis=[0, 0])\ninputs: {x: [[1.0]]}\n", "c.yaml")
+
+
+# ----------------------------------------------------------------------------- log1p, expm1, softplus
+SOFT_EXPR = "softplus(x) + log1p(y) * expm1(x)"
+
+
+def test_softplus_log1p_expm1_values_and_gradients():
+    # f = ln(1 + e^x) + ln(1 + y) (e^x - 1);  df/dx = sigmoid(x) + ln(1 + y) e^x,  df/dy = (e^x - 1) / (1 + y).
+    x, y = np.array([-2.0, 0.0, 0.5, 3.0]), np.array([-0.5, 1.0, 0.25, 2.0])
+    e = parse(SOFT_EXPR)
+    assert e.names == ("x", "y") and {"softplus", "log1p", "expm1"} <= set(FUNCTIONS)
+    value = [math.log(1 + math.exp(a)) + math.log(1 + b) * (math.exp(a) - 1) for a, b in zip(x, y)]
+    dx = [1 / (1 + math.exp(-a)) + math.log(1 + b) * math.exp(a) for a, b in zip(x, y)]
+    dy = [(math.exp(a) - 1) / (1 + b) for a, b in zip(x, y)]
+    np.testing.assert_allclose(e.evaluate({"x": x, "y": y}, NP), value, rtol=1e-14)
+    out, g = vjp(e, {"x": x, "y": y}, np.ones(4))
+    np.testing.assert_allclose(out, value, rtol=1e-14)
+    np.testing.assert_allclose(g["x"], dx, rtol=1e-14)
+    np.testing.assert_allclose(g["y"], dy, rtol=1e-14)
+    assert g["y"][1] == 0.0 and out[1] == pytest.approx(math.log(2.0), rel=1e-15)  # x = 0: ln 2, expm1 = 0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_softplus_log1p_expm1_pass_every_method(dtype):
+    (case,) = parse_cases(f"name: soft\nexpr: '{SOFT_EXPR}'\ninputs:\n  x: {{shape: [3, 4], dist: normal}}\n"
+                          "  y: {shape: [4], dist: uniform, low: -0.5, high: 2}\n")
+    frameworks = [f for f in ("torch", "tensorflow", "jax") if importlib.util.find_spec(f) is not None]
+    methods = ("numeric", "vjp", *frameworks, *(f"{f}-jvp" for f in frameworks))
+    rows = run_case(case, RunOptions(methods=methods, dtype=dtype, mode=Mode.FULL))
+    assert {row.method for row in rows} == set(methods)
+    assert all(row.status is Status.PASS for row in rows), [(r.method, r.input, r.message) for r in rows]
