@@ -35,6 +35,7 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
+from gradcheck.run.detail import explain, with_trace
 from gradcheck.run.references import References
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
 
@@ -49,6 +50,7 @@ class RunOptions:
     tolerance: ToleranceOverride | None = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
     device: str = "cpu"
+    step_curves: bool = False  # the worst element's step-size curve on failing rows (for --html; costly)
 
 
 def install_hint(method: str) -> str:
@@ -122,6 +124,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def _raised(case: Case, methods: Iterable[str], exc: BaseException, prefix: str = "") -> list[Comparison]:
+    """Error rows for user code that raised, each keeping the traceback for `-v`."""
+    return [with_trace(row, exc) for row in error_rows(case, methods, Status.ERROR, prefix + _describe(exc))]
+
+
 def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
     if case.skip:
         return error_rows(case, methods, Status.SKIP, case.skip)
@@ -130,12 +137,12 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
     except CaseError as exc:
         return error_rows(case, methods, Status.ERROR, str(exc))
     except Exception as exc:  # a user function that fails in an unexpected way
-        return error_rows(case, methods, Status.ERROR, _describe(exc))
+        return _raised(case, methods, exc)
 
     try:
         references = References(problem, options.mode)
     except Exception as exc:
-        return error_rows(case, methods, Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}")
+        return _raised(case, methods, exc, "the finite-difference reference failed: ")
 
     rows: list[Comparison] = []
     for method in methods:
@@ -205,7 +212,7 @@ def _method_rows(problem: Problem, method: str, references: References, options:
     except (backends.BackendSkip, UnsupportedLowering) as exc:
         return error_rows(case, [method], Status.SKIP, str(exc))
     except Exception as exc:
-        return error_rows(case, [method], Status.ERROR, _describe(exc))
+        return _raised(case, [method], exc)
     tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
     rows = []
     for name in case.wrt:
@@ -215,7 +222,8 @@ def _method_rows(problem: Problem, method: str, references: References, options:
             rows.append(comparison_for(Status.ERROR, f"returned None for input {name!r}, which is in wrt",
                                        **where))
             continue
-        rows.append(_compare_input(references, name, gradient, tolerance, where))
+        row = _compare_input(references, name, gradient, tolerance, where)
+        rows.append(explain(row, problem, references, gradient, tolerance, curve=options.step_curves))
     return rows
 
 
