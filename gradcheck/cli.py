@@ -25,26 +25,45 @@ class UsageError(click.UsageError):
 
 def _console() -> Console:
     # rich honours NO_COLOR and drops styling when stdout is not a terminal;
-    # piped output gets a wide virtual width so the table never wraps.
+    # piped output gets a wide virtual width so the table never wraps, unless COLUMNS says otherwise.
     console = Console(highlight=False)
-    if not console.is_terminal:
+    if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(highlight=False, width=max(console.width, 200))
     return console
 
 
-def _load(paths: tuple[str, ...], keyword: str | None):
+def _keyword(expressions: tuple[str, ...]):
+    from gradcheck.keywords import KeywordError, parse
+
+    try:
+        return parse(expressions)
+    except KeywordError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _load(paths: tuple[str, ...], keyword):
+    """The cases in `paths` that have a (case, method) row matching -k."""
     from gradcheck.cases import CaseFileError, load_cases
+    from gradcheck.run.runner import RunOptions, reported_methods
 
     try:
         cases = load_cases(paths or ("cases",))
     except CaseFileError as exc:
         raise UsageError(str(exc)) from None
-    if keyword:
-        cases = [case for case in cases if keyword in case.name]
+    if keyword is not None:
+        cases = [case for case in cases
+                 if any(keyword.matches((case.name, m)) for m in reported_methods(case, RunOptions()))]
     if not cases:
         where = ", ".join(paths or ("cases",))
-        raise UsageError(f"no cases found in {where}" + (f" matching -k {keyword!r}" if keyword else ""))
+        raise UsageError(f"no cases found in {where}" + (f" matching -k {keyword.source!r}" if keyword else ""))
     return cases
+
+
+def _require_html_extra(path: str | None) -> None:
+    import importlib.util
+
+    if path is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--html draws its plots with matplotlib: pip install 'gradcheck[html]'")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +76,14 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS),
               help="Only these methods (repeatable).")
-@click.option("-k", "keyword", help="Only cases whose name contains this.")
+@click.option("-k", "keywords", multiple=True, metavar="EXPR",
+              help="Only rows whose case or method name matches, as pytest's -k: 'sigmoid and not jvp', "
+                   "'matmul or conv2d' (repeated: all must match).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures, errors and the summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Every row, and the tracebacks of errors in user code.")
+@click.option("--show-skips", is_flag=True, help="List skipped rows instead of one line per reason.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write an HTML report with plots here (needs pip install 'gradcheck[html]').")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Override every case's dtype.")
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True,
               help="full: every element; fast: random directions; auto: by size.")
@@ -81,8 +107,8 @@ def main() -> None:
               help="An error that grows more than this many times is a regression.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Worker processes (0: one per CPU); the reports are the same as a serial run's.")
-def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path, junit_path,
-        markdown_path, baseline_path, update_path, baseline_factor, jobs, device) -> None:
+def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, mode, rtol, atol, max_elements,
+        json_path, junit_path, markdown_path, baseline_path, update_path, baseline_factor, jobs, device) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
     from gradcheck.reports import table as report
@@ -91,22 +117,31 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
     from gradcheck.run.runner import RunOptions
     from gradcheck.tolerance import ToleranceOverride
 
+    from gradcheck.reports.folding import NORMAL, QUIET, VERBOSE, View
+
+    if quiet and verbose:
+        raise UsageError("-q and -v: choose one")
+    keyword = _keyword(keywords)
     cases = _load(paths, keyword)
     _require_frameworks(methods)
+    _require_html_extra(html_path)
     recorded = _load_baseline(baseline_path)  # before anything runs: a missing one is exit 2
     options = RunOptions(
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
-        max_elements=max_elements, device=device,
+        max_elements=max_elements, device=device, step_curves=html_path is not None,
     )
     with progress_bar(len(cases)) as advance:
         comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)
+    if keyword is not None:
+        comparisons = [c for c in comparisons if keyword.matches((c.case, c.method))]
     console = _console()
-    report.render(comparisons, console)
+    view = View(verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, show_skips=show_skips)
+    report.render(comparisons, console, view=view)
     verdict = _hold_against_baseline(comparisons, recorded, baseline_path, baseline_factor, console)
     _annotate(comparisons, verdict)
     _write_reports(comparisons, verdict, json_path=json_path, junit_path=junit_path,
-                   markdown_path=markdown_path, update_path=update_path)
+                   markdown_path=markdown_path, update_path=update_path, html_path=html_path)
     failed = any(c.status.value in ("fail", "error") for c in comparisons)
     sys.exit(EXIT_FAILED if failed or (verdict is not None and verdict.failed) else EXIT_OK)
 
@@ -158,7 +193,8 @@ def _annotate(comparisons, verdict) -> None:
             click.echo(line)
 
 
-def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path, update_path) -> None:
+def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path, update_path,
+                   html_path=None) -> None:
     from gradcheck.reports import table as report
 
     renderers = (
@@ -166,6 +202,7 @@ def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path
         (junit_path, lambda: _junit(comparisons, verdict)),
         (markdown_path, lambda: _markdown(comparisons, verdict)),
         (update_path, lambda: _baseline_json(comparisons)),
+        (html_path, lambda: _html(comparisons, verdict)),
     )
     for path, render in renderers:
         if path:
@@ -187,6 +224,12 @@ def _markdown(comparisons, verdict) -> str:
     return to_markdown(comparisons, baseline=verdict)
 
 
+def _html(comparisons, verdict) -> str:
+    from gradcheck.reports.html import to_html
+
+    return to_html(comparisons, baseline=verdict)
+
+
 def _baseline_json(comparisons) -> str:
     from gradcheck.reports.baseline import to_json
 
@@ -195,13 +238,15 @@ def _baseline_json(comparisons) -> str:
 
 @main.command("list")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-k", "keyword", help="Only cases whose name contains this.")
-def list_cases(paths, keyword) -> None:
+@click.option("-k", "keywords", multiple=True, metavar="EXPR",
+              help="Only cases with a case or method name matching, as in `run -k`.")
+def list_cases(paths, keywords) -> None:
     """List the cases in PATHS and the methods that would check them, without running."""
     from rich.table import Table
 
     from gradcheck.run.runner import RunOptions, reported_methods
 
+    keyword = _keyword(keywords)
     cases = _load(paths, keyword)
     console = _console()
     table = Table(box=None, pad_edge=False, header_style="bold" if console.is_terminal else "")
@@ -209,7 +254,8 @@ def list_cases(paths, keyword) -> None:
         table.add_column(header, no_wrap=True)
     for case in cases:
         source = f"op {case.op}" if case.op else f"expr {case.expr.source}" if case.expr else f"function {case.function}"
-        methods = reported_methods(case, RunOptions())
+        methods = [m for m in reported_methods(case, RunOptions())
+                   if keyword is None or keyword.matches((case.name, m))]
         status = f" [skip: {case.skip}]" if case.skip else f" [xfail: {case.xfail}]" if case.xfail else ""
         table.add_row(case.name, source, ", ".join(case.input_names), ", ".join(case.wrt), case.dtype,
                       ", ".join(methods) + status, f"{case.file}:{case.line}")

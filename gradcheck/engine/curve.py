@@ -42,12 +42,15 @@ def step_curve(forward: Callable, inputs: Sequence[np.ndarray], index: int, cota
     scale = scales(x)[element]
     steps = np.unique(np.concatenate([scale * np.geomspace(LARGEST, SMALLEST, SAMPLES), used]))[::-1]
     quotients, magnitudes = np.transpose([_central(forward, inputs, index, dz, element, h) for h in steps])
+    rounding = roundoff(magnitudes, 2 * steps)
     with np.errstate(all="ignore"):
         errors = np.abs(quotients - reference)
-        first = errors[np.searchsorted(-steps, -used[0])]
-        truncation = first * (steps / used[0]) ** 2 if first > 0 else np.full_like(steps, np.nan)
-    return StepCurve(steps=steps, errors=errors, roundoff=roundoff(magnitudes, 2 * steps),
-                     truncation=truncation, used=used)
+        at = np.searchsorted(-steps, -used[0])
+        # The slope-2 line goes through the error at the largest step only where truncation dominates
+        # there; a forward linear in this input (matmul) has none, and its error there is round-off.
+        truncates = errors[at] > 10 * rounding[at]
+        truncation = errors[at] * (steps / used[0]) ** 2 if truncates else np.full_like(steps, np.nan)
+    return StepCurve(steps=steps, errors=errors, roundoff=rounding, truncation=truncation, used=used)
 
 
 def _central(forward: Callable, inputs: list[np.ndarray], index: int, dz: np.ndarray, element: int,
