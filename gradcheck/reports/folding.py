@@ -125,8 +125,8 @@ def skip_lines(comparisons: Sequence[Comparison]) -> list[str]:
     lines = []
     for reason, rows in reasons.items():
         cases = list(dict.fromkeys(c.case for c in rows))
-        which = f" of case {cases[0]}" if len(cases) == 1 else ""
-        lines.append(f"{len(rows)} row{'s' if len(rows) > 1 else ''}{which} skipped: {reason}")
+        which = f" in case {cases[0]}" if len(cases) == 1 else ""
+        lines.append(f"{len(rows)} row{'s' if len(rows) > 1 else ''} skipped{which}: {reason}")
     return lines
 
 
