@@ -78,6 +78,7 @@ def curve_svg(curve, got: float | None, want: float | None) -> str:
 
 def _svg(figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg")
+    # No metadata block: it only names matplotlib and RDF vocabularies by URL.
+    figure.savefig(buffer, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: the SVG goes inline
