@@ -7,6 +7,7 @@ under the table (failures, errors, skips) come from `notes`.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -102,13 +103,15 @@ def notes(comparisons: Sequence[Comparison], view: View) -> list[str]:
     """The words under the table: a line per failure, one per error (with its traceback under -v),
     one per skip reason."""
     lines, seen = [], set()
+    errors = Counter((c.case, c.message) for c in comparisons if c.status is Status.ERROR)
     for c in comparisons:
         if c.status is Status.FAIL and c.message:
             point = c.detail.describe_point() if c.detail is not None else ""
             lines.append(f"FAIL {c.path}{f' where {point}' if point else ''}{_where(c)}: {c.message}")
         elif c.status is Status.ERROR and (c.case, c.message) not in seen:
             seen.add((c.case, c.message))
-            lines.append(f"ERROR {c.case} › {c.method}{_where(c)}: {c.message}")
+            who = c.case if errors[c.case, c.message] > 1 else f"{c.case} › {c.method}"  # said once per case
+            lines.append(f"ERROR {who}{_where(c)}: {c.message}")
             if view.verbosity >= VERBOSE and c.detail is not None and c.detail.trace:
                 lines.extend("    " + line for line in c.detail.trace.rstrip("\n").splitlines())
     if view.verbosity > QUIET:

@@ -61,7 +61,9 @@ def _curve(problem: Problem, references: References, name: str, worst: tuple[int
                       problem.cotangent, element, reference)
 
 
-def with_trace(row: Comparison, exc: BaseException) -> Comparison:
-    """An error row with the traceback of what raised, for `-v`."""
+def with_trace(row: Comparison, exc: BaseException | None) -> Comparison:
+    """An error row with the traceback of what raised (if anything did), for `-v`."""
+    if exc is None:
+        return row
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return row.with_detail(Detail(trace=trace))

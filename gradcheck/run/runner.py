@@ -134,8 +134,8 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
         return error_rows(case, methods, Status.SKIP, case.skip)
     try:
         problem = materialize(case, max_elements=options.max_elements)
-    except CaseError as exc:
-        return error_rows(case, methods, Status.ERROR, str(exc))
+    except CaseError as exc:  # its context, if any, is what the user's code raised: kept for -v
+        return [with_trace(row, exc.__context__) for row in error_rows(case, methods, Status.ERROR, str(exc))]
     except Exception as exc:  # a user function that fails in an unexpected way
         return _raised(case, methods, exc)
 
