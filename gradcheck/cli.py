@@ -112,12 +112,11 @@ def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, 
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
     from gradcheck.reports import table as report
+    from gradcheck.reports.folding import NORMAL, QUIET, VERBOSE, View
     from gradcheck.run.parallel import run_cases
     from gradcheck.run.progress import progress_bar
     from gradcheck.run.runner import RunOptions
     from gradcheck.tolerance import ToleranceOverride
-
-    from gradcheck.reports.folding import NORMAL, QUIET, VERBOSE, View
 
     if quiet and verbose:
         raise UsageError("-q and -v: choose one")

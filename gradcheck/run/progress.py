@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Mapping
 
@@ -88,17 +89,16 @@ class Ticker:
 
     def __init__(self, total: int, interval: float = TICK_SECONDS, stream=None):
         self._total, self._interval, self._stream = total, interval, stream
-        self._done, self._elapsed = 0, 0.0
+        self._done, self._start = 0, time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, daemon=True)
         self._thread.start()
 
     def _tick(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._elapsed += self._interval
-            stream = self._stream or sys.stderr
-            print(f"gradcheck: {self._done} of {self._total} cases done ({self._elapsed:.0f} s)",
-                  file=stream, flush=True)
+        while not self._stop.wait(self._interval):  # a wake-up may come late (an import holding the GIL)
+            elapsed = time.monotonic() - self._start
+            print(f"gradcheck: {self._done} of {self._total} cases done ({elapsed:.0f} s)",
+                  file=self._stream or sys.stderr, flush=True)
 
     def advance(self, case: object) -> None:
         self._done += 1

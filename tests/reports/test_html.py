@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from gradcheck.cases import load_cases
-from gradcheck.compare.comparison import Status
 from gradcheck.reports.html import to_html
 from gradcheck.reports.plots import fold_to_2d
 from gradcheck.run.runner import RunOptions, run_case
@@ -32,7 +31,7 @@ def bad_page(bad_rows):
 
 
 def _articles(page: str) -> list[str]:
-    return re.findall(r'<article class="failure">.*?</article>', page, flags=re.S)
+    return re.findall(r'<article class="failure">.*?</article>', page, flags=re.DOTALL)
 
 
 def test_every_failure_has_a_heatmap_a_curve_the_point_and_the_diagnosis(bad_page):
@@ -134,15 +133,17 @@ def test_headless_chromium_renders_the_report_offline(tmp_path, monkeypatch):
     dom = _chromium(page, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _console(dom.stderr) == []
-    first = re.search(r'<article class="failure">.*?</article>', dom.stdout, flags=re.S).group(0)
+    first = re.search(r'<article class="failure">.*?</article>', dom.stdout, flags=re.DOTALL).group(0)
     assert "wrong-sign › vjp › x › [0]" in first
-    assert re.search(r'<figure class="heatmap"><svg[^>]*>.*<image', first, flags=re.S)  # the margins, drawn
-    assert re.search(r'<figure class="curve"><svg[^>]*>.*<path', first, flags=re.S)
+    assert re.search(r'<figure class="heatmap"><svg[^>]*>.*<image', first, flags=re.DOTALL)  # the margins, drawn
+    assert re.search(r'<figure class="curve"><svg[^>]*>.*<path', first, flags=re.DOTALL)
 
     shot = tmp_path / "bad.png"
     taken = _chromium(page, f"--screenshot={shot}", "--window-size=1000,1400", "--hide-scrollbars")
     assert shot.exists(), taken.stderr[-2000:]
-    from PIL import Image  # matplotlib's own dependency: present wherever the html extra is
+    from PIL import (
+        Image,  # matplotlib's own dependency: present wherever the html extra is
+    )
 
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     ink = np.any(pixels < 200, axis=-1).mean()  # the fraction of pixels that are not (near) white
