@@ -96,11 +96,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from gradcheck.reports.html import to_html
     from gradcheck.reports.table import write_atomically
+    from gradcheck.run.runner import apply_xfail
 
-    files = list(dict.fromkeys(item.parent for item in session.items if isinstance(item, CaseItem)))
-    comparisons = [row for file in files for rows in file.__dict__.get("_gradcheck_results", {}).values()
-                   for row in rows]
-    write_atomically(path, to_html(comparisons))
+    cases = {}  # (file, case name) -> (case, its raw rows), in collection order, each case once
+    for item in session.items:
+        if isinstance(item, CaseItem):
+            computed = item.parent.__dict__.get("_gradcheck_results", {})
+            if item.case.name in computed:
+                cases[item.parent.path, item.case.name] = (item.case, computed[item.case.name])
+    # The items judged the raw verdicts (pytest's xfail); the report says what the CLI says.
+    write_atomically(path, to_html([row for case, rows in cases.values() for row in apply_xfail(case, rows)]))
 
 
 def run_options(config: pytest.Config):

@@ -96,7 +96,7 @@ def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]
     if options.dtype is not None and options.dtype != case.dtype:
         case = replace(case, dtype=options.dtype)
     rows = _run(case, reported_methods(case, options), options)
-    return _apply_xfail(case, rows)
+    return apply_xfail(case, rows)
 
 
 def _where(case: Case, method: str, name: str) -> dict:
@@ -279,7 +279,7 @@ def _expect_rows(case: Case, references: References) -> list[Comparison]:
 EXPECT_TOLERANCE_OVERRIDE = ToleranceOverride(rtol=EXPECT_TOLERANCE.rtol, atol=EXPECT_TOLERANCE.atol)
 
 
-def _apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
+def apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
     """An xfail case's failures are expected: they become skips that say so."""
     if not case.xfail:
         return rows
