@@ -81,7 +81,8 @@ def _failure(c: Comparison) -> str:
     plots = []
     if detail is not None and detail.margins is not None and c.worst_index is not None:
         plots.append(_figure("heatmap", heatmap_svg(detail.margins, c.worst_index, f"margin per element of {c.input}"),
-                             "Each element's margin: red fails, blue passes; × marks the worst."))
+                             "Each element's margin, log10 of the fraction of its tolerance used: red (above 0) "
+                             "fails, blue passes; × marks the worst."))
     if detail is not None and detail.curve is not None:
         plots.append(_figure("curve", curve_svg(detail.curve, c.got, c.want),
                              "Why the reference is trusted: the plain central difference's error against its "

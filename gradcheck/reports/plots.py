@@ -49,7 +49,7 @@ def heatmap_svg(margins: np.ndarray, worst: tuple[int, ...], title: str) -> str:
         axes.set_yticks([])
     axes.set_title(title, fontsize=9)
     axes.legend(loc="upper right", fontsize=7)
-    figure.colorbar(image, ax=axes, label="log10 margin (> 0 fails)")
+    figure.colorbar(image, ax=axes, label="log10 margin")  # above 0 fails: the caption says so
     return _svg(figure)
 
 
