@@ -111,7 +111,8 @@ def test_outcomes_and_a_failure_shown_as_the_comparison_table(project):
         "wrong-sign › vjp: 1 of 1 comparison(s) failed (cases/demo.yaml:6)",
         "case *method*input*max abs err*verdict*",
         "wrong-sign *vjp *x *FAIL*",
-        "FAIL wrong-sign › vjp › x › [[]0[]] where x = 1, cotangent * (cases/demo.yaml:6): *the gradient has the wrong sign*",
+        "FAIL wrong-sign › vjp › x › [[]0[]] where x = 1, cotangent * (cases/demo.yaml:6): "
+        "*the gradient has the wrong sign*",
     ])
     assert "Traceback" not in out and "gradcheck/runner.py" not in out and "raise CaseFailed" not in out
     result.stdout.fnmatch_lines_random([

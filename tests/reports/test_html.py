@@ -38,7 +38,8 @@ def test_every_failure_has_a_heatmap_a_curve_the_point_and_the_diagnosis(bad_pag
     articles = _articles(bad_page)
     # bad.yaml: the wrong sign (x) and the missing transpose (x and y) fail.
     assert [re.search(r"<h3>(.*?)</h3>", a).group(1) for a in articles] == [
-        "wrong-sign › vjp › x › [0]", "missing-transpose › vjp › x › [0, 0]", "missing-transpose › vjp › y › [0, 0]"]
+        "wrong-sign › vjp › x › [0]", "missing-transpose › vjp › x › [0, 0]",
+        "missing-transpose › vjp › y › [0, 0]"]
     for article in articles:
         assert re.search(r'<figure class="heatmap"><svg', article)
         assert re.search(r'<figure class="curve"><svg', article)
