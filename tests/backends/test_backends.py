@@ -91,7 +91,7 @@ def test_seed_jvps_match_the_directional_reference(framework):
 def test_seeds_show_every_method_and_pass():
     for framework in FRAMEWORKS:
         need(framework)
-    result = invoke("run", "cases/seeds.yaml")
+    result = invoke("run", "cases/seeds.yaml", "-v")  # every row: a long run's passes otherwise fold per case
     assert result.exit_code == 0, result.output
     methods = {line.split()[1] for line in result.output.splitlines() if line.startswith("sigmoid-seed")}
     assert methods == {"numeric", "vjp", "expect", *REVERSE_MODE, *FORWARD_MODE}
