@@ -14,13 +14,20 @@ import click
 from rich.console import Console
 
 from gradcheck.methods import METHODS, MODES
-from gradcheck.terminal import UsageError, load_selected
+from gradcheck.terminal import UsageError, load_selected, parse_keyword
 from gradcheck.terminal import console as make_console
 from gradcheck.tolerance import DTYPES
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
+
+
+def _require_html_extra(path: str | None) -> None:
+    import importlib.util
+
+    if path is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--html draws its plots with matplotlib: pip install 'gradcheck[html]'")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +40,14 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS),
               help="Only these methods (repeatable).")
-@click.option("-k", "keyword", help="Only cases whose name contains this.")
+@click.option("-k", "keywords", multiple=True, metavar="EXPR",
+              help="Only rows whose case or method name matches, as pytest's -k: 'sigmoid and not jvp', "
+                   "'matmul or conv2d' (repeated: all must match).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures, errors and the summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Every row, and the tracebacks of errors in user code.")
+@click.option("--show-skips", is_flag=True, help="List skipped rows instead of one line per reason.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write an HTML report with plots here (needs pip install 'gradcheck[html]').")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Override every case's dtype.")
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True,
               help="full: every element; fast: random directions; auto: by size.")
@@ -59,34 +73,42 @@ def main() -> None:
               help="Worker processes (0: one per CPU); the reports are the same as a serial run's.")
 @click.option("--shard", "shard_text", metavar="K/N",
               help="Run part K of N parts of about equal predicted cost (for a CI matrix; see `gradcheck merge`).")
-def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path, junit_path,
-        markdown_path, baseline_path, update_path, baseline_factor, jobs, device, shard_text) -> None:
+def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, mode, rtol, atol, max_elements,
+        json_path, junit_path, markdown_path, baseline_path, update_path, baseline_factor, jobs, device,
+        shard_text) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
     from gradcheck.reports import table as report
+    from gradcheck.reports.folding import NORMAL, QUIET, VERBOSE, View
     from gradcheck.run.parallel import run_cases
     from gradcheck.run.progress import progress_bar
     from gradcheck.run.runner import RunOptions
     from gradcheck.tolerance import ToleranceOverride
 
+    if quiet and verbose:
+        raise UsageError("-q and -v: choose one")
+    keyword = parse_keyword(keywords)
     cases = load_selected(paths, keyword)
     _require_frameworks(methods)
-    options_for_cost = RunOptions(methods=tuple(methods) or None, dtype=dtype)
-    cases = _select_shard(cases, shard_text, options_for_cost)
+    _require_html_extra(html_path)
+    cases = _select_shard(cases, shard_text, RunOptions(methods=tuple(methods) or None, dtype=dtype))
     recorded = _load_baseline(baseline_path)  # before anything runs: a missing one is exit 2
     options = RunOptions(
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
-        max_elements=max_elements, device=device,
+        max_elements=max_elements, device=device, step_curves=html_path is not None,
     )
     with progress_bar(len(cases)) as advance:
         comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)
+    if keyword is not None:
+        comparisons = [c for c in comparisons if keyword.matches((c.case, c.method))]
     console = make_console()
-    report.render(comparisons, console)
+    view = View(verbosity=QUIET if quiet else VERBOSE if verbose else NORMAL, show_skips=show_skips)
+    report.render(comparisons, console, view=view)
     verdict = _hold_against_baseline(comparisons, recorded, baseline_path, baseline_factor, console)
     _annotate(comparisons, verdict)
     _write_reports(comparisons, verdict, json_path=json_path, junit_path=junit_path,
-                   markdown_path=markdown_path, update_path=update_path)
+                   markdown_path=markdown_path, update_path=update_path, html_path=html_path)
     failed = any(c.status.value in ("fail", "error") for c in comparisons)
     sys.exit(EXIT_FAILED if failed or (verdict is not None and verdict.failed) else EXIT_OK)
 
@@ -173,7 +195,8 @@ def _annotate(comparisons, verdict) -> None:
             click.echo(line)
 
 
-def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path, update_path) -> None:
+def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path, update_path,
+                   html_path=None) -> None:
     from gradcheck.reports import table as report
 
     renderers = (
@@ -181,6 +204,7 @@ def _write_reports(comparisons, verdict, *, json_path, junit_path, markdown_path
         (junit_path, lambda: _junit(comparisons, verdict)),
         (markdown_path, lambda: _markdown(comparisons, verdict)),
         (update_path, lambda: _baseline_json(comparisons)),
+        (html_path, lambda: _html(comparisons, verdict)),
     )
     for path, render in renderers:
         if path:
@@ -202,6 +226,12 @@ def _markdown(comparisons, verdict) -> str:
     return to_markdown(comparisons, baseline=verdict)
 
 
+def _html(comparisons, verdict) -> str:
+    from gradcheck.reports.html import to_html
+
+    return to_html(comparisons, baseline=verdict)
+
+
 def _baseline_json(comparisons) -> str:
     from gradcheck.reports.baseline import to_json
 
@@ -210,13 +240,15 @@ def _baseline_json(comparisons) -> str:
 
 @main.command("list")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-k", "keyword", help="Only cases whose name contains this.")
-def list_cases(paths, keyword) -> None:
+@click.option("-k", "keywords", multiple=True, metavar="EXPR",
+              help="Only cases with a case or method name matching, as in `run -k`.")
+def list_cases(paths, keywords) -> None:
     """List the cases in PATHS and the methods that would check them, without running."""
     from rich.table import Table
 
     from gradcheck.run.runner import RunOptions, reported_methods
 
+    keyword = parse_keyword(keywords)
     cases = load_selected(paths, keyword)
     console = make_console()
     table = Table(box=None, pad_edge=False, header_style="bold" if console.is_terminal else "")
@@ -224,7 +256,8 @@ def list_cases(paths, keyword) -> None:
         table.add_column(header, no_wrap=True)
     for case in cases:
         source = f"op {case.op}" if case.op else f"expr {case.expr.source}" if case.expr else f"function {case.function}"
-        methods = reported_methods(case, RunOptions())
+        methods = [m for m in reported_methods(case, RunOptions())
+                   if keyword is None or keyword.matches((case.name, m))]
         status = f" [skip: {case.skip}]" if case.skip else f" [xfail: {case.xfail}]" if case.xfail else ""
         table.add_row(case.name, source, ", ".join(case.input_names), ", ".join(case.wrt), case.dtype,
                       ", ".join(methods) + status, f"{case.file}:{case.line}")

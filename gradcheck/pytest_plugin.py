@@ -31,6 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override every case's dtype (and the gradcheck fixture's).")
     group.addoption("--gradcheck-mode", default=None, metavar="MODE",
                     help="auto|full|fast, as `gradcheck run --mode`.")
+    group.addoption("--gradcheck-html", default=None, metavar="PATH",
+                    help="write an HTML report of the case files' checks, with plots (pip install "
+                         "'gradcheck[html]').")
     parser.addini("gradcheck_paths", type="paths", default=[],
                   help="folders or files of gradcheck case files, collected without --gradcheck.")
 
@@ -39,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gradcheck: a check from a gradcheck case file")
     if config.getoption("gradcheck_dtype") is not None or config.getoption("gradcheck_mode") is not None:
         run_options(config)  # a bad value is a usage error now, not one error per item
+    if config.getoption("gradcheck_html") is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise pytest.UsageError("--gradcheck-html draws its plots with matplotlib: "
+                                    "pip install 'gradcheck[html]'")
     _add_ini_paths_to_default_args(config)
 
 
@@ -80,6 +89,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """--gradcheck-html: one report of every case file's comparisons that ran in this session."""
+    path = session.config.getoption("gradcheck_html")
+    if path is None:
+        return
+    from gradcheck.reports.html import to_html
+    from gradcheck.reports.table import write_atomically
+    from gradcheck.run.runner import apply_xfail
+
+    cases = {}  # (file, case name) -> (case, its raw rows), in collection order, each case once
+    for item in session.items:
+        if isinstance(item, CaseItem):
+            computed = item.parent.__dict__.get("_gradcheck_results", {})
+            if item.case.name in computed:
+                cases[item.parent.path, item.case.name] = (item.case, computed[item.case.name])
+    # The items judged the raw verdicts (pytest's xfail); the report says what the CLI says.
+    write_atomically(path, to_html([row for case, rows in cases.values() for row in apply_xfail(case, rows)]))
+
+
 def run_options(config: pytest.Config):
     """The RunOptions of this session, from --gradcheck-dtype and --gradcheck-mode."""
     if _OPTIONS_KEY in config.stash:
@@ -95,7 +123,8 @@ def run_options(config: pytest.Config):
     if mode not in {m.value for m in Mode}:
         raise pytest.UsageError(f"--gradcheck-mode must be one of {', '.join(m.value for m in Mode)}, "
                                 f"got {mode!r}")
-    options = RunOptions(dtype=dtype, mode=Mode(mode))
+    options = RunOptions(dtype=dtype, mode=Mode(mode),
+                         step_curves=config.getoption("gradcheck_html") is not None)
     config.stash[_OPTIONS_KEY] = options
     return options
 

@@ -8,11 +8,12 @@ element-wise and summarised into a frozen Comparison with a path
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import numpy as np
 
+from gradcheck.compare.detail import Detail
 from gradcheck.compare.diagnosis import diagnosis
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
@@ -46,6 +47,7 @@ class Comparison:
     tolerance: Tolerance | None = None
     kinks: int = 0  # elements checked against a subgradient interval
     message: str = ""
+    detail: Detail | None = field(default=None, compare=False)  # for the eyes only: not in JSON, not compared
 
     @property
     def path(self) -> str:
@@ -54,6 +56,24 @@ class Comparison:
 
     def with_status(self, status: Status, message: str) -> Comparison:
         return replace(self, status=status, message=message)
+
+    def with_detail(self, detail: Detail) -> Comparison:
+        return replace(self, detail=detail)
+
+
+def element_margins(got: np.ndarray, reference: Reference,
+                    tolerance: Tolerance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per element: the fraction of its allowance used (> 1 fails), the allowance, and the error.
+
+    The error of an element is its distance to the accepted interval [lower, upper]
+    (a point away from kinks); NaN never passes.
+    """
+    distance = np.maximum(np.maximum(reference.lower - got, got - reference.upper), 0.0)
+    distance = np.where(np.isnan(got), np.inf, distance)
+    allowed = tolerance.allowance(np.abs(reference.value), reference.error)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        used = np.where(distance == 0, 0.0, distance / allowed)  # allowed == 0 and distance > 0: inf
+    return used, allowed, distance
 
 
 def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where) -> Comparison:
@@ -75,13 +95,7 @@ def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where
         )
     if got.size == 0:
         return Comparison(status=Status.PASS, tolerance=tolerance, message="no elements", **where)
-    # The error of each element: its distance to the accepted interval.
-    distance = np.maximum(reference.lower - got, got - reference.upper)
-    distance = np.maximum(distance, 0.0)
-    distance = np.where(np.isnan(got), np.inf, distance)  # NaN never passes
-    allowed = tolerance.allowance(np.abs(want), reference.error)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        used = np.where(distance == 0, 0.0, distance / allowed)  # allowed == 0 and distance > 0: inf
+    used, allowed, distance = element_margins(got, reference, tolerance)
     relative = relative_error(distance, want, tolerance.atol)
     worst = np.unravel_index(int(np.argmax(used)), want.shape)
     margin = float(used[worst])

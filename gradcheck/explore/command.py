@@ -8,7 +8,7 @@ import click
 
 from gradcheck.methods import METHODS
 from gradcheck.terminal import console as terminal_console
-from gradcheck.terminal import load_selected
+from gradcheck.terminal import load_selected, parse_keyword
 
 EXIT_OK, EXIT_FOUND = 0, 1
 
@@ -22,19 +22,20 @@ EXIT_OK, EXIT_FOUND = 0, 1
               help="Search budget per case.")
 @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS),
               help="Only these methods (repeatable).")
-@click.option("-k", "keyword", help="Only cases whose name contains this.")
+@click.option("-k", "keywords", multiple=True, metavar="EXPR",
+              help="Only cases (and methods) matching, as pytest's -k: 'softplus and not jvp'.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Write a JSON report of the checks at the shrunk failing inputs.")
 @click.option("--write", "write_path", type=click.Path(dir_okay=False),
               help="Append each shrunk failure as a regression case to this case file.")
-def explore(paths, examples, seed, max_seconds, methods, keyword, json_path, write_path) -> None:
+def explore(paths, examples, seed, max_seconds, methods, keywords, json_path, write_path) -> None:
     """Search the inputs of the cases in PATHS for a point where a gradient fails, and shrink it."""
     from gradcheck.explore.output import render, to_json
     from gradcheck.explore.regression import append_regression
     from gradcheck.explore.search import explore_case
     from gradcheck.reports.table import write_atomically
 
-    cases = load_selected(paths, keyword)
+    cases = load_selected(paths, parse_keyword(keywords))
     console = terminal_console()
     explorations = []
     for case in cases:

@@ -9,7 +9,6 @@ import numpy as np
 from gradcheck.ops.arrays import finish_grad, float_pair
 from gradcheck.ops.registry import Op, register
 
-
 # ---------------------------------------------------------------- divide
 
 def divide(x, y):

@@ -12,7 +12,12 @@ for ties within one input, as in max and min, not yet for x == y across maximum'
 import numpy as np
 
 from gradcheck.ops.arrays import as_float, finish_grad, float_pair, out
-from gradcheck.ops.reductions import broadcast_back, normalize_axis_param, reduced_axes, tf_axis
+from gradcheck.ops.reductions import (
+    broadcast_back,
+    normalize_axis_param,
+    reduced_axes,
+    tf_axis,
+)
 from gradcheck.ops.registry import Op, register
 
 # ---------------------------------------------------------------- maximum, minimum

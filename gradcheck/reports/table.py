@@ -21,6 +21,7 @@ from rich.text import Text
 
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.crosscheck import disagreements
+from gradcheck.reports.folding import QUIET, Folded, View, notes, table_rows
 
 JSON_VERSION = 1
 _STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "yellow", Status.ERROR: "bold magenta"}
@@ -61,22 +62,53 @@ def format_margin(value: float | None) -> str:
     return f"{value:.1e}x"
 
 
-def build_table(comparisons: Sequence[Comparison], *, title: str | None = None, terminal: bool = True) -> Table:
+COLUMNS = (("case", "left"), ("method", "left"), ("input", "left"), ("max abs err", "right"),
+           ("max rel err", "right"), ("margin", "right"), ("worst index", "left"), ("verdict", "left"))
+# Dropped in this order when the table is wider than the screen; case, method, input, margin and
+# verdict always stay whole.
+OPTIONAL = ("worst index", "max rel err", "max abs err")
+
+
+def build_table(comparisons: Sequence[Comparison | Folded], *, title: str | None = None, terminal: bool = True,
+                drop: Sequence[str] = ()) -> Table:
     table = Table(
         title=title, box=box.SIMPLE_HEAD if terminal else None, show_edge=False,
         header_style="bold" if terminal else "", pad_edge=False,
     )
-    for header, justify in (
-        ("case", "left"), ("method", "left"), ("input", "left"), ("max abs err", "right"),
-        ("max rel err", "right"), ("margin", "right"), ("worst index", "left"), ("verdict", "left"),
-    ):
+    kept = [i for i, (header, _) in enumerate(COLUMNS) if header not in drop]
+    for i in kept:
+        header, justify = COLUMNS[i]
         table.add_column(header, justify=justify, no_wrap=True)
     for c in comparisons:
-        verdict = c.status.value.upper()
-        if c.kinks and c.status is Status.PASS and c.method != "numeric":
-            verdict += f" ({c.kinks} kinks)"
-        table.add_row(*row_cells(c), Text(verdict, style=_STYLE[c.status] if terminal else ""))
+        cells = [*_cells(c), Text(_verdict(c), style=_STYLE[c.status] if terminal else "")]
+        table.add_row(*(cells[i] for i in kept))
     return table
+
+
+def _verdict(c: Comparison | Folded) -> str:
+    verdict = c.status.value.upper()
+    if isinstance(c, Folded):
+        return f"{verdict} ({c.count} rows)"
+    if c.kinks and c.status is Status.PASS and c.method != "numeric":
+        verdict += f" ({c.kinks} kinks)"
+    return verdict
+
+
+def _cells(c: Comparison | Folded) -> list[str]:
+    if isinstance(c, Folded):
+        return [c.case, c.method, c.input, "-", "-", format_margin(c.margin), "-"]
+    return row_cells(c)
+
+
+def fitting_table(rows: Sequence[Comparison | Folded], console: Console, *, title: str | None = None) -> Table:
+    """The table with as many of the optional columns as the console's width allows."""
+    drop: list[str] = []
+    while True:
+        table = build_table(rows, title=title, terminal=console.is_terminal, drop=drop)
+        wide = console.options.update_width(10_000)  # the width the table wants, not what it gets
+        if len(drop) == len(OPTIONAL) or console.measure(table, options=wide).maximum <= console.width:
+            return table
+        drop.append(OPTIONAL[len(drop)])
 
 
 def row_cells(c: Comparison) -> list[str]:
@@ -87,64 +119,28 @@ def row_cells(c: Comparison) -> list[str]:
             format_margin(c.margin), worst]
 
 
-def details(comparisons: Sequence[Comparison]) -> list[str]:
-    """One line per row that needs words: failures, errors, skips (deduplicated).
-
-    A skip that says the same thing for several cases (a framework that is not
-    installed) is said once, naming its methods and how many cases it covers.
-    """
-    shared_skips = _shared_skips(comparisons)
-    lines, seen = [], set()
-    for c in comparisons:
-        if c.status is Status.PASS or not c.message:
-            continue
-        if c.status is Status.SKIP and c.message in shared_skips:
-            methods, cases = shared_skips[c.message]
-            if c.message not in seen:
-                lines.append(f"SKIP {', '.join(methods)} on {len(cases)} cases: {c.message}")
-                seen.add(c.message)
-            continue
-        key = (c.case, c.method, c.status, c.message)
-        if c.status is not Status.FAIL and key in seen:
-            continue
-        seen.add(key)
-        path = c.path if c.status is Status.FAIL else f"{c.case} › {c.method}"
-        where = f" ({c.file}:{c.line})" if c.line else ""  # API results have no file
-        lines.append(f"{c.status.value.upper()} {path}{where}: {c.message}")
-    return lines
-
-
-def _shared_skips(comparisons: Sequence[Comparison]) -> dict[str, tuple[list[str], list[str]]]:
-    """Skip message -> (its methods, its cases), for the messages that more than one case shares."""
-    found: dict[str, tuple[list[str], list[str]]] = {}
-    for c in comparisons:
-        if c.status is Status.SKIP and c.message:
-            methods, cases = found.setdefault(c.message, ([], []))
-            if c.method not in methods:
-                methods.append(c.method)
-            if c.case not in cases:
-                cases.append(c.case)
-    return {message: found[message] for message in found if len(found[message][1]) > 1}
-
-
-def render(comparisons: Sequence[Comparison], console: Console, *, title: str | None = None) -> None:
+def render(comparisons: Sequence[Comparison], console: Console, *, title: str | None = None,
+           view: View = View()) -> None:
     terminal = console.is_terminal
-    console.print(build_table(comparisons, title=title, terminal=terminal))
-    for line in details(comparisons):
-        style = "red" if line.startswith(("FAIL", "ERROR")) else "yellow"
+    rows = table_rows(comparisons, view)
+    if rows:
+        console.print(fitting_table(rows, console, title=title))
+    for line in notes(comparisons, view):
+        style = "red" if line.startswith(("FAIL", "ERROR", "    ")) else "yellow"
         console.print(Text(line, style=style if terminal else ""), soft_wrap=True)
-    for line in disagreements(comparisons):
-        console.print(Text(line, style="bold yellow" if terminal else ""), soft_wrap=True)
+    if view.verbosity > QUIET:
+        for line in disagreements(comparisons):
+            console.print(Text(line, style="bold yellow" if terminal else ""), soft_wrap=True)
     summary = summary_line(comparisons)
     failed = any(c.status in (Status.FAIL, Status.ERROR) for c in comparisons)
     console.print(Text(summary, style=("bold red" if failed else "bold green") if terminal else ""))
 
 
-def render_text(comparisons: Sequence[Comparison], *, width: int = 200) -> str:
+def render_text(comparisons: Sequence[Comparison], *, width: int = 200, view: View = View()) -> str:
     """The same table as plain text (what the CLI prints when piped)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, no_color=True, highlight=False)
-    render(comparisons, console)
+    render(comparisons, console, view=view)
     return buffer.getvalue()
 
 

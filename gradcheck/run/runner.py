@@ -35,6 +35,7 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
+from gradcheck.run.detail import explain, with_trace
 from gradcheck.run.references import References
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
 
@@ -50,6 +51,7 @@ class RunOptions:
     max_elements: int = DEFAULT_MAX_ELEMENTS
     device: str = "cpu"
     step_scale: float = 1.0  # multiplies the reference's steps (explore's second look at a failure)
+    step_curves: bool = False  # the worst element's step-size curve on failing rows (for --html; costly)
 
 
 def install_hint(method: str) -> str:
@@ -95,7 +97,7 @@ def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]
     if options.dtype is not None and options.dtype != case.dtype:
         case = replace(case, dtype=options.dtype)
     rows = _run(case, reported_methods(case, options), options)
-    return _apply_xfail(case, rows)
+    return apply_xfail(case, rows)
 
 
 def _where(case: Case, method: str, name: str) -> dict:
@@ -123,20 +125,25 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def _raised(case: Case, methods: Iterable[str], exc: BaseException, prefix: str = "") -> list[Comparison]:
+    """Error rows for user code that raised, each keeping the traceback for `-v`."""
+    return [with_trace(row, exc) for row in error_rows(case, methods, Status.ERROR, prefix + _describe(exc))]
+
+
 def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
     if case.skip:
         return error_rows(case, methods, Status.SKIP, case.skip)
     try:
         problem = materialize(case, max_elements=options.max_elements)
-    except CaseError as exc:
-        return error_rows(case, methods, Status.ERROR, str(exc))
+    except CaseError as exc:  # its context, if any, is what the user's code raised: kept for -v
+        return [with_trace(row, exc.__context__) for row in error_rows(case, methods, Status.ERROR, str(exc))]
     except Exception as exc:  # a user function that fails in an unexpected way
-        return error_rows(case, methods, Status.ERROR, _describe(exc))
+        return _raised(case, methods, exc)
 
     try:
         references = References(problem, options.mode, options.step_scale)
     except Exception as exc:
-        return error_rows(case, methods, Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}")
+        return _raised(case, methods, exc, "the finite-difference reference failed: ")
 
     rows: list[Comparison] = []
     for method in methods:
@@ -206,7 +213,7 @@ def _method_rows(problem: Problem, method: str, references: References, options:
     except (backends.BackendSkip, UnsupportedLowering) as exc:
         return error_rows(case, [method], Status.SKIP, str(exc))
     except Exception as exc:
-        return error_rows(case, [method], Status.ERROR, _describe(exc))
+        return _raised(case, [method], exc)
     tolerance = resolve(case.dtype, options.tolerance, case.tolerance)
     rows = []
     for name in case.wrt:
@@ -216,7 +223,8 @@ def _method_rows(problem: Problem, method: str, references: References, options:
             rows.append(comparison_for(Status.ERROR, f"returned None for input {name!r}, which is in wrt",
                                        **where))
             continue
-        rows.append(_compare_input(references, name, gradient, tolerance, where))
+        row = _compare_input(references, name, gradient, tolerance, where)
+        rows.append(explain(row, problem, references, gradient, tolerance, curve=options.step_curves))
     return rows
 
 
@@ -272,7 +280,7 @@ def _expect_rows(case: Case, references: References) -> list[Comparison]:
 EXPECT_TOLERANCE_OVERRIDE = ToleranceOverride(rtol=EXPECT_TOLERANCE.rtol, atol=EXPECT_TOLERANCE.atol)
 
 
-def _apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
+def apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
     """An xfail case's failures are expected: they become skips that say so."""
     if not case.xfail:
         return rows
