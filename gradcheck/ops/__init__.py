@@ -6,7 +6,14 @@ them with its lowerings, and add `cases/ops/<name>.yaml`. Nothing else changes: 
 the backends, `expr:` and the tests read the registry.
 """
 
-from gradcheck.ops import binary, conv, elementwise, linalg, reductions  # noqa: F401  (each registers its ops)
+from gradcheck.ops import (  # noqa: F401  (each registers its ops)
+    binary,
+    conv,
+    elementwise,
+    linalg,
+    normalization,
+    reductions,
+)
 from gradcheck.ops.registry import FRAMEWORKS, REGISTRY, Op
 
 __all__ = ["FRAMEWORKS", "OPS", "Op", "get_op"]
