@@ -12,6 +12,7 @@ from gradcheck.ops import (  # noqa: F401  (each registers its ops)
     elementwise,
     linalg,
     normalization,
+    pooling,
     reductions,
 )
 from gradcheck.ops.registry import FRAMEWORKS, REGISTRY, Op
