@@ -9,6 +9,7 @@ the backends, `expr:` and the tests read the registry.
 from gradcheck.ops import (  # noqa: F401  (each registers its ops)
     binary,
     conv,
+    conv_variants,
     elementwise,
     linalg,
     normalization,
