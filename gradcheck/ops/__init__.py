@@ -7,11 +7,13 @@ the backends, `expr:` and the tests read the registry.
 """
 
 from gradcheck.ops import (  # noqa: F401  (each registers its ops)
+    attention,
     binary,
     conv,
     conv_variants,
     elementwise,
     linalg,
+    losses,
     normalization,
     pooling,
     reductions,
