@@ -226,8 +226,9 @@ def ops() -> None:
 
     console = _console()
     table = Table(box=None, pad_edge=False, header_style="bold" if console.is_terminal else "")
-    for header in ("op", "inputs", "params", "methods", "what it computes"):
-        table.add_column(header)
+    for header in ("op", "inputs", "params", "methods"):
+        table.add_column(header, no_wrap=True)  # names stay whole; only the prose below may wrap
+    table.add_column("what it computes")
     for op in OPS.values():
         params = ", ".join(f"{k}={v!r}" for k, v in op.params.items()) or "-"
         table.add_row(op.name, ", ".join(op.inputs), params, ", ".join(_op_methods(op.name)), op.summary)

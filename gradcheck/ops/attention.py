@@ -100,6 +100,6 @@ def _jax_attention(jax, q, k, v, causal=False):
 
 ATTENTION = register(Op(
     "attention", ("q", "k", "v"), attention, attention_vjp, {"causal": False},
-    "scaled dot-product attention softmax(q k^T / sqrt(d) + mask) v; param causal",
+    "attention softmax(q k^T / sqrt(d) + causal mask) v",
     validators={"causal": _causal},
     torch=_torch_attention, tensorflow=_tensorflow_attention, jax=_jax_attention))

@@ -125,7 +125,7 @@ def _jax_conv1d(jax, x, w, stride=1, padding="valid"):
 
 CONV1D = register(Op(
     "conv1d", ("x", "w"), conv1d, conv1d_vjp, {"stride": 1, "padding": "valid"},
-    "1-D cross-correlation, x NCL, w OIL; stride, padding valid/same/int",
+    "1-D cross-correlation, x NCL, w OIL; padding valid/same/int",
     validators={"stride": _stride_1d, "padding": _padding_1d},
     torch=_torch_conv1d, tensorflow=_tensorflow_conv1d, jax=_jax_conv1d))
 
@@ -212,6 +212,6 @@ def _torch_conv_transpose2d(torch, x, w, stride=1, padding=0):
 
 CONV_TRANSPOSE2D = register(Op(
     "conv_transpose2d", ("x", "w"), conv_transpose2d, conv_transpose2d_vjp, {"stride": 1, "padding": 0},
-    "2-D transposed convolution (conv2d's input adjoint), x NCHW, w (C_in, C_out, kh, kw); stride, padding",
+    "transposed conv2d, x NCHW, w (C_in, C_out, kh, kw)",
     validators={"stride": _pair(normalize_stride), "padding": _pair(_explicit_padding)},
     torch=_torch_conv_transpose2d, tensorflow=_tensorflow_conv_transpose2d, jax=_jax_conv_transpose2d))

@@ -29,7 +29,7 @@ def mse_loss_vjp(x, target, cotangent):
 
 MSE_LOSS = register(Op(
     "mse_loss", ("x", "target"), mse_loss, mse_loss_vjp, {},
-    "mean squared error mean((x - target)^2) over every element (a scalar)",
+    "mean squared error mean((x - target)^2), a scalar",
     torch=lambda torch, x, target: torch.nn.functional.mse_loss(x, target),
     tensorflow=lambda tf, x, target: tf.reduce_mean(tf.square(x - target)),
     jax=lambda jax, x, target: jax.numpy.mean((x - target) ** 2)))

@@ -17,11 +17,12 @@ from gradcheck.ops.registry import Op, register
 
 
 def _eps(value, key):
+    """A positive float: it keeps 1/sqrt(var + eps) finite for a constant group."""
     try:
-        eps = float(value)
+        eps = None if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"param {key!r}: expected a positive number, got {value!r}") from None
-    if isinstance(value, bool) or not eps > 0:
+        eps = None
+    if eps is None or not eps > 0:
         raise ValueError(f"param {key!r}: expected a positive number, got {value!r}")
     return eps
 
@@ -90,24 +91,25 @@ def layer_norm_vjp(x, weight, bias, cotangent, eps=1e-5):
     return _affine_vjp(x, weight, bias, cotangent, eps, -1, weight.shape)
 
 
-def _last_axis_moments(mean, x):
-    centered = x - mean(x, axis=-1, keepdims=True)
-    return centered, mean(centered * centered, axis=-1, keepdims=True)
+def _centered_moments(mean, x, axes):
+    """(x - mu, biased var) in a framework, `mean` its keepdims-capable mean."""
+    centered = x - mean(x, axis=axes, keepdims=True)
+    return centered, mean(centered * centered, axis=axes, keepdims=True)
 
 
 def _tensorflow_layer_norm(tf, x, weight, bias, eps=1e-5):
-    centered, var = _last_axis_moments(tf.reduce_mean, x)
+    centered, var = _centered_moments(tf.reduce_mean, x, -1)
     return centered * tf.math.rsqrt(var + eps) * weight + bias
 
 
 def _jax_layer_norm(jax, x, weight, bias, eps=1e-5):
-    centered, var = _last_axis_moments(jax.numpy.mean, x)
+    centered, var = _centered_moments(jax.numpy.mean, x, -1)
     return centered * jax.lax.rsqrt(var + eps) * weight + bias
 
 
 LAYER_NORM = register(Op(
     "layer_norm", ("x", "weight", "bias"), layer_norm, layer_norm_vjp, {"eps": 1e-5},
-    "layer normalisation over the last axis, then weight * xhat + bias; param eps",
+    "normalise over the last axis, then weight * xhat + bias",
     validators={"eps": _eps},
     torch=lambda torch, x, weight, bias, eps=1e-5: torch.nn.functional.layer_norm(
         x, (x.shape[-1],), weight, bias, eps),
@@ -148,15 +150,14 @@ def _tensorflow_batch_norm(tf, x, weight, bias, eps=1e-5):
 
 
 def _jax_batch_norm(jax, x, weight, bias, eps=1e-5):
-    jnp, axes, shape = jax.numpy, _batch_axes(x), _channel_shape(x)
-    centered = x - jnp.mean(x, axis=axes, keepdims=True)
-    var = jnp.mean(centered * centered, axis=axes, keepdims=True)
+    centered, var = _centered_moments(jax.numpy.mean, x, _batch_axes(x))
+    shape = _channel_shape(x)
     return centered * jax.lax.rsqrt(var + eps) * weight.reshape(shape) + bias.reshape(shape)
 
 
 BATCH_NORM = register(Op(
     "batch_norm", ("x", "weight", "bias"), batch_norm, batch_norm_vjp, {"eps": 1e-5},
-    "batch normalisation, training-mode statistics over all axes but channel axis 1; param eps",
+    "batch norm, training-mode statistics over all but axis 1",
     validators={"eps": _eps},
     torch=lambda torch, x, weight, bias, eps=1e-5: torch.nn.functional.batch_norm(
         x, None, None, weight, bias, training=True, eps=eps),

@@ -14,12 +14,15 @@ from gradcheck.ops.conv import normalize_stride
 from gradcheck.ops.registry import Op, UnsupportedLowering, register
 
 
-def _window_value(value, key):
-    """kernel / stride: a positive int or [h, w], kept in the user's form; stride may be None."""
-    if value is None and key == "stride":
-        return None
+def _kernel_value(value, key):
+    """A positive int or [h, w], kept in the user's form (an int stays an int)."""
     pair = normalize_stride(value, key)
     return pair if hasattr(value, "__len__") else pair[0]
+
+
+def _stride_value(value, key):
+    """As the kernel, or None: windows that tile x, stride = kernel."""
+    return None if value is None else _kernel_value(value, key)
 
 
 def _geometry(name, x, kernel, stride):
@@ -156,18 +159,18 @@ def _jax_avgpool2d(jax, x, kernel=2, stride=None):
 
 
 _PARAMS = {"kernel": 2, "stride": None}
-_VALIDATORS = {"kernel": _window_value, "stride": _window_value}
+_VALIDATORS = {"kernel": _kernel_value, "stride": _stride_value}
 
 MAXPOOL2D = register(Op(
     "maxpool2d", ("x",), maxpool2d, maxpool2d_vjp, _PARAMS,
-    "2-D max pooling, x NCHW; kernel, stride (default: kernel), no padding; ties to the first max",
+    "2-D max pooling, x NCHW, no padding; ties to the first max",
     validators=_VALIDATORS,
     torch=_torch_pool(lambda functional: functional.max_pool2d),
     tensorflow=_tensorflow_pool(lambda nn: nn.max_pool2d), jax=_jax_maxpool2d))
 
 AVGPOOL2D = register(Op(
     "avgpool2d", ("x",), avgpool2d, avgpool2d_vjp, _PARAMS,
-    "2-D average pooling, x NCHW; kernel, stride (default: kernel), no padding",
+    "2-D average pooling, x NCHW, no padding",
     validators=_VALIDATORS,
     torch=_torch_pool(lambda functional: functional.avg_pool2d),
     tensorflow=_tensorflow_pool(lambda nn: nn.avg_pool2d), jax=_jax_avgpool2d))
