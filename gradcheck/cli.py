@@ -275,8 +275,9 @@ def ops() -> None:
 
     console = make_console()
     table = Table(box=None, pad_edge=False, header_style="bold" if console.is_terminal else "")
-    for header in ("op", "inputs", "params", "methods", "what it computes"):
-        table.add_column(header)
+    for header in ("op", "inputs", "params", "methods"):
+        table.add_column(header, no_wrap=True)  # names stay whole; only the prose below may wrap
+    table.add_column("what it computes")
     for op in sorted(OPS.values(), key=lambda op: op.name):
         params = ", ".join(f"{k}={v!r}" for k, v in op.params.items()) or "-"
         # escape: rich would read "[low, high]" in a summary as markup and drop it.

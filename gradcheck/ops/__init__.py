@@ -9,11 +9,16 @@ the backends, `expr:` and the tests read the registry.
 # Each module registers its ops when imported.
 from gradcheck.ops import (  # noqa: F401
     activations,
+    attention,
     binary,
     conv,
+    conv_variants,
     elementwise,
     linalg,
     logexp,
+    losses,
+    normalization,
+    pooling,
     reductions,
     selection,
     shape,
