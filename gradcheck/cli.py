@@ -230,7 +230,7 @@ def ops() -> None:
         table.add_column(header)
     for op in OPS.values():
         params = ", ".join(f"{k}={v!r}" for k, v in op.params.items()) or "-"
-        table.add_row(op.name, ", ".join(op.inputs), params, ", ".join(_op_methods(op.name)), op.summary)
+        table.add_row(op.name, op.signature, params, ", ".join(_op_methods(op.name)), op.summary)
     console.print(table)
 
 

@@ -62,6 +62,11 @@ class Op:
         """The inputs every case gives: all but the trailing optional ones."""
         return self.inputs[:len(self.inputs) - len(self.optional_inputs)]
 
+    @property
+    def signature(self) -> str:
+        """The inputs as `gradcheck ops` lists them, an optional one marked: "x, w, b?"."""
+        return ", ".join(f"{name}?" if name in self.optional_inputs else name for name in self.inputs)
+
     def check_input_count(self, count: int) -> None:
         """ValueError unless `count` inputs are the required ones plus some of the optional ones."""
         if len(self.required_inputs) <= count <= len(self.inputs):
