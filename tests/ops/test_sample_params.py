@@ -172,3 +172,12 @@ def test_a_bias_gradient_that_forgets_the_pixels_fails():
     result = gradcheck.check(op.forward, inputs, vjp=bad_vjp, methods=["numeric", "vjp"])
     statuses = {row.input: row.status for row in result.comparisons if row.method == "vjp"}
     assert statuses == {"x": Status.PASS, "w": Status.PASS, "b": Status.FAIL}, str(result)
+
+
+def test_softmax_dtype_float64_skips_jax_outside_64_bit_mode():
+    pytest.importorskip("jax")
+    (case,) = parse_cases("name: s\nop: softmax\nparams: {dtype: float64}\ninputs: {x: {shape: [3]}}\n")
+    rows = run_case(case, RunOptions(methods=("numeric", "vjp", "jax"), dtype="float32", mode=Mode.FULL))
+    jax_rows = [row for row in rows if row.method == "jax"]
+    assert [row.status for row in jax_rows] == [Status.SKIP] and "64-bit mode" in jax_rows[0].message
+    assert all(row.status is Status.PASS for row in rows if row.method != "jax"), render_text(rows)
