@@ -117,7 +117,7 @@ def loop_conv2d(x, w, b, stride, pads, dilation, groups):
     """The definition, one output element at a time: z[n,o,p,q] = b[o] + sum w[o,c,i,j] * x[...]."""
     (sh, sw), (dh, dw) = stride, dilation
     xp = np.pad(x, [(0, 0), (0, 0), pads[:2], pads[2:]])
-    n, c, hp, wp = xp.shape
+    n, _, hp, wp = xp.shape
     o, cg, kh, kw = w.shape
     ho, wo = (hp - (kh - 1) * dh - 1) // sh + 1, (wp - (kw - 1) * dw - 1) // sw + 1
     z = np.zeros((n, o, ho, wo))
@@ -149,6 +149,7 @@ def test_conv2d_with_bias_groups_and_dilation_is_the_definition(x_shape, w_shape
     np.testing.assert_allclose(op.forward(x[0], w, b, **checked), want[0], rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.slow  # the shipped conv2d-unbatched-grouped-dilated-bias case runs every method unmarked
 @pytest.mark.parametrize("x_shape, w_shape, params, pads", CONV_SAMPLES)
 @pytest.mark.parametrize("unbatched", [False, True])
 def test_conv2d_every_method_with_bias_groups_dilation(x_shape, w_shape, params, pads, unbatched):
