@@ -23,6 +23,7 @@ import numpy as np
 from gradcheck.ops.arrays import as_float, finish_grad
 from gradcheck.ops.conv_geometry import (
     Geometry,
+    explicit_pads,
     geometry,
     normalize_groups,
     normalize_padding,
@@ -34,7 +35,8 @@ from gradcheck.ops.conv_geometry import (
 )
 from gradcheck.ops.registry import Op, UnsupportedLowering, register
 
-__all__ = ["CONV2D", "conv2d", "conv2d_vjp", "normalize_padding", "normalize_stride", "pads"]
+# The geometry helpers stay importable from here, where they were before conv_geometry.py.
+__all__ = ["CONV2D", "conv2d", "conv2d_vjp", "explicit_pads", "normalize_padding", "normalize_stride", "pads"]
 
 
 def _pad(x, geo: Geometry):

@@ -126,6 +126,14 @@ def pads(padding, size, k, s):
     return lo, hi, out
 
 
+def explicit_pads(x_shape, w_shape, strides, padding):
+    """((top, bottom), (left, right)) of an undilated kernel: the NumPy op's own padding rule, for
+    a conv-like op's lowerings (conv2d's own read Geometry.pads)."""
+    per_axis = padding if isinstance(padding, tuple) else (padding, padding)
+    return tuple(pads(mode, size, k, s)[:2]
+                 for mode, size, k, s in zip(per_axis, x_shape[2:], w_shape[2:], strides))
+
+
 @dataclass(frozen=True)
 class Geometry:
     """Everything conv2d needs to know about its shapes, resolved once."""

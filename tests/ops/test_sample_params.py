@@ -14,7 +14,7 @@ from gradcheck.cases import parse_cases
 from gradcheck.compare.comparison import Status
 from gradcheck.methods import Mode
 from gradcheck.ops import get_op
-from gradcheck.ops.conv_geometry import normalize_stride, positive_pair
+from gradcheck.ops.conv_geometry import explicit_pads, geometry, normalize_stride, positive_pair
 from gradcheck.reports.table import render_text
 from gradcheck.run.runner import RunOptions, run_case
 from tests.ops.shipped import installed_methods
@@ -182,3 +182,10 @@ def test_softmax_dtype_float64_skips_jax_outside_64_bit_mode():
     jax_rows = [row for row in rows if row.method == "jax"]
     assert [row.status for row in jax_rows] == [Status.SKIP] and "64-bit mode" in jax_rows[0].message
     assert all(row.status is Status.PASS for row in rows if row.method != "jax"), render_text(rows)
+
+
+def test_explicit_pads_is_the_geometry_of_an_undilated_kernel():
+    # TF SAME, stride 2: H = 9 -> ceil(9/2) = 5 rows need 4*2 + 3 - 9 = 2 pixels (1, 1);
+    # W = 8 -> 4 columns need 3*2 + 3 - 8 = 1 pixel, the odd one after (0, 1)
+    assert explicit_pads((2, 3, 9, 8), (4, 3, 3, 3), (2, 2), "same") == ((1, 1), (0, 1))
+    assert geometry((2, 3, 9, 8), (4, 3, 3, 3), stride=2, padding="same").pads == (1, 1, 0, 1)
