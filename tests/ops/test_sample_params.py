@@ -13,7 +13,7 @@ import gradcheck
 from gradcheck.cases import parse_cases
 from gradcheck.compare.comparison import Status
 from gradcheck.methods import Mode
-from gradcheck.ops import get_op
+from gradcheck.ops import Op, get_op
 from gradcheck.ops.conv_geometry import explicit_pads, geometry, normalize_stride, positive_pair
 from gradcheck.reports.table import render_text
 from gradcheck.run.runner import RunOptions, run_case
@@ -189,3 +189,14 @@ def test_explicit_pads_is_the_geometry_of_an_undilated_kernel():
     # W = 8 -> 4 columns need 3*2 + 3 - 8 = 1 pixel, the odd one after (0, 1)
     assert explicit_pads((2, 3, 9, 8), (4, 3, 3, 3), (2, 2), "same") == ((1, 1), (0, 1))
     assert geometry((2, 3, 9, 8), (4, 3, 3, 3), stride=2, padding="same").pads == (1, 1, 0, 1)
+
+
+def test_optional_inputs_must_end_the_inputs():
+    conv = get_op("conv2d")
+    with pytest.raises(ValueError, match="must end the inputs"):
+        Op("bad", ("x", "b", "w"), conv.forward, conv.vjp, {}, "a bias in the middle", optional_inputs=("b",))
+    assert conv.signature == "x, w, b?" and conv.required_inputs == ("x", "w")
+    conv.check_input_count(2)
+    conv.check_input_count(3)
+    with pytest.raises(ValueError, match="takes 2 to 3 input"):
+        conv.check_input_count(4)
