@@ -173,8 +173,8 @@ def _lowered_geometry(x, w, b, framework: str, params) -> Geometry:
     ranks = len(x.shape), len(w.shape), None if b is None else len(b.shape)
     if ranks[0] not in (3, 4) or ranks[1] != 4 or ranks[2] not in (None, 1):
         raise UnsupportedLowering(
-            f"conv2d in {framework} is lowered for x of rank 3 or 4 (CHW, NCHW), w of rank 4 "
-            f"(OIHW) and b of rank 1, got ranks {ranks}")
+            f"conv2d in {framework} is lowered for 3-D or 4-D x (CHW, NCHW), 4-D w (OIHW) and "
+            f"1-D b, got x, w, b of ranks {ranks}")
     return geometry(tuple(x.shape), tuple(w.shape), **params)
 
 
