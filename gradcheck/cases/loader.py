@@ -179,12 +179,10 @@ def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise reader.fail("op", f"unknown op {op_name!r}{suggestion}; built-in ops: {', '.join(OPS)}")
         op = OPS[op_name]
-        if len(inputs) != len(op.inputs):
-            raise reader.fail(
-                "inputs",
-                f"op {op_name!r} takes {len(op.inputs)} input(s) ({', '.join(op.inputs)}), "
-                f"got {len(inputs)}",
-            )
+        try:
+            op.check_input_count(len(inputs))
+        except ValueError as exc:
+            raise reader.fail("inputs", str(exc)) from None
         try:
             params = op.check_params(params)
         except ValueError as exc:
@@ -305,11 +303,11 @@ def _check_literal(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, list):
-        if not value:
-            raise ValueError("an empty list has no elements to differentiate")
+        # An empty list is an array with no elements ([] has shape (0,), [[]] shape (1, 0)): every
+        # method passes it with "no elements", as torch's own samples with a 0 in the shape do.
         items = [_check_literal(item) for item in value]
         shapes = {_literal_shape(item) for item in items}
-        if len(shapes) != 1:
+        if len(shapes) > 1:
             raise ValueError("a nested list must be rectangular (rows of equal length)")
         return items
     raise ValueError(f"expected a number or a (nested) list of numbers, got {value!r}")
@@ -317,7 +315,7 @@ def _check_literal(value: Any) -> Any:
 
 def _literal_shape(value: Any) -> tuple[int, ...]:
     if isinstance(value, list):
-        return (len(value), *_literal_shape(value[0]))
+        return (len(value), *(_literal_shape(value[0]) if value else ()))
     return ()
 
 

@@ -84,7 +84,7 @@ def conv1d_vjp(x, w, cotangent, stride=1, padding="valid"):
     x, w = as_float(x), as_float(w)
     geometry = _conv1d_geometry(x, w, stride, padding)
     dz = np.asarray(cotangent)[..., None, :]
-    dx, dw = conv2d_vjp(x[..., None, :], w[..., None, :], cotangent=dz, **geometry)
+    dx, dw = conv2d_vjp(x[..., None, :], w[..., None, :], dz, **geometry)
     return finish_grad(dx[..., 0, :], x), finish_grad(dw[..., 0, :], w)
 
 
@@ -155,7 +155,7 @@ def conv_transpose2d(x, w, stride=1, padding=0):
     # A_w^T x: conv2d's input-VJP at any point of the right shape (it does not depend on the
     # point, A_w being linear). The weight gradient conv2d_vjp also returns is not needed.
     zeros = np.zeros(shape, dtype=np.result_type(x.dtype, w.dtype))
-    return conv2d_vjp(zeros, w, cotangent=x, stride=strides, padding=paddings)[0]
+    return conv2d_vjp(zeros, w, x, stride=strides, padding=paddings)[0]
 
 
 def conv_transpose2d_vjp(x, w, cotangent, stride=1, padding=0):
@@ -166,7 +166,7 @@ def conv_transpose2d_vjp(x, w, cotangent, stride=1, padding=0):
     strides, paddings, _ = _transpose_geometry(x, w, stride, padding)
     dy = np.asarray(cotangent, dtype=np.result_type(x.dtype, w.dtype))
     dx = conv2d(dy, w, stride=strides, padding=paddings)
-    _, dw = conv2d_vjp(dy, w, cotangent=x, stride=strides, padding=paddings)
+    _, dw = conv2d_vjp(dy, w, x, stride=strides, padding=paddings)
     return finish_grad(dx, x), finish_grad(dw, w)
 
 

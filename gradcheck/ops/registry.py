@@ -5,6 +5,10 @@ and its torch / tensorflow / jax lowerings, next to each other.
     vjp(*inputs, cotangent, **params) -> one gradient per input (input's shape and dtype)
     lowering: lower(module, *tensors, **params) -> tensor, `module` the imported framework
 
+An op may end with optional inputs (conv2d's bias): a case gives all of its inputs or leaves out
+some of the trailing optional ones, and forward, VJP and lowerings are called with those given
+(the VJP returns one gradient per input given).
+
 Nothing here imports a framework: lowerings are plain functions handed the
 module when they run, so `gradcheck ops` reads the registry for free. A new
 op is one `register(Op(...))` in its module plus one case file.
@@ -44,12 +48,37 @@ class Op:
     validators: Mapping[str, Validator] = field(default_factory=dict, hash=False)
     in_expr: bool = False          # callable by name in `expr:` (its positional inputs, plus axis=)
     relation: Relation | None = None  # a rule between params (clip: low <= high), after the validators
+    optional_inputs: tuple[str, ...] = ()  # trailing inputs a case may leave out, e.g. ("b",)
 
     def __post_init__(self):
         # Freeze the defaults so a shared registry entry cannot be mutated.
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         object.__setattr__(self, "validators", MappingProxyType(dict(self.validators)))
         object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "optional_inputs", tuple(self.optional_inputs))
+        optional = self.optional_inputs
+        if optional and self.inputs[-len(optional):] != optional:
+            raise ValueError(f"{self.name}: optional inputs {optional} must end the inputs {self.inputs}")
+
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        """The inputs every case gives: all but the trailing optional ones."""
+        return self.inputs[:len(self.inputs) - len(self.optional_inputs)]
+
+    @property
+    def signature(self) -> str:
+        """The inputs as `gradcheck ops` lists them, an optional one marked: "x, w, b?"."""
+        return ", ".join(f"{name}?" if name in self.optional_inputs else name for name in self.inputs)
+
+    def check_input_count(self, count: int) -> None:
+        """ValueError unless `count` inputs are the required ones plus some of the optional ones."""
+        if len(self.required_inputs) <= count <= len(self.inputs):
+            return
+        optional = f", then optionally {', '.join(self.optional_inputs)}" if self.optional_inputs else ""
+        takes = (f"{len(self.required_inputs)} to {len(self.inputs)}" if self.optional_inputs
+                 else f"{len(self.inputs)}")
+        raise ValueError(f"op {self.name!r} takes {takes} input(s) ({', '.join(self.required_inputs)}"
+                         f"{optional}), got {count}")
 
     def lowering(self, framework: str) -> Callable | None:
         """lower(module, *tensors, **params) in `framework`, or None where the op has none."""

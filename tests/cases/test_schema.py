@@ -77,6 +77,9 @@ def test_unknown_key_inside_a_generator():
         ("name: a\nop: exp\n", 1, "missing 'inputs'"),
         ("name: 'a b'\nop: exp\ninputs: {x: 1.0}\n", 1, "'name' must be letters"),
         ("name: a\nop: matmul\ninputs: {x: 1.0}\n", 3, "takes 2 input(s)"),
+        ("name: a\nop: conv2d\ninputs: {x: 1.0}\n", 3, "takes 2 to 3 input(s) (x, w, then optionally b), got 1"),
+        ("name: a\nop: conv2d\ninputs: {x: 1.0, w: 1.0, b: 1.0, c: 1.0}\n", 3, "got 4"),
+        ("name: a\nop: exp\ninputs: {x: [[], [1.0]]}\n", 3, "rectangular"),
         ("name: a\nop: softmax\nparams: {axes: 1}\ninputs: {x: [1.0]}\n", 3, "axes"),
         ("name: a\nop: conv2d\nparams: {padding: full}\ninputs: {x: 1.0, w: 1.0}\n", 3, "padding"),
         ("name: a\nop: exp\ninputs: {x: [[1.0, 2.0], [3.0]]}\n", 3, "rectangular"),
@@ -199,3 +202,22 @@ def test_missing_module_is_a_case_error():
     case = one("name: m\nfunction: no_such_module_xyz:f\ninputs: {x: 1.0}\n")
     with pytest.raises(CaseError, match="cannot import 'no_such_module_xyz'"):
         materialize(case)
+
+
+@pytest.mark.parametrize("literal, shape", [("[]", (0,)), ("[[]]", (1, 0)), ("[[], [], []]", (3, 0)),
+                                            ("[[[]], [[]]]", (2, 1, 0))])
+def test_empty_literals_load_with_their_shape(literal, shape):
+    (case,) = parse_cases(f"name: a\nop: exp\ninputs: {{x: {literal}}}\n")
+    problem = materialize(case)
+    assert problem.inputs["x"].shape == shape and problem.output.shape == shape
+    assert problem.cotangent.shape == shape
+
+
+def test_an_optional_input_may_be_given_or_left_out():
+    text = "name: a\nop: conv2d\ninputs:\n  x: {shape: [2, 3, 3]}\n  w: {shape: [4, 2, 2, 2]}\n"
+    (without,) = parse_cases(text)
+    (with_bias,) = parse_cases(text + "  b: [1.0, 2.0, 3.0, 4.0]\n")
+    assert without.input_names == ("x", "w") and with_bias.input_names == ("x", "w", "b")
+    difference = materialize(with_bias).output - materialize(without).output
+    np.testing.assert_allclose(difference, np.broadcast_to([[[1.0]], [[2.0]], [[3.0]], [[4.0]]], (4, 2, 2)),
+                               rtol=0, atol=1e-14)  # z + b, rounded once more

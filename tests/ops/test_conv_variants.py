@@ -42,7 +42,7 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(stride, padding):
     # <conv_transpose2d(x, w), y> = <x, conv2d(y, w)> for every y of the output's shape
     y = RNG.normal(size=conv_transpose2d(X2, W2, stride, padding).shape)
     lhs = np.vdot(conv_transpose2d(X2, W2, stride, padding), y)
-    np.testing.assert_allclose(lhs, np.vdot(X2, conv2d(y, W2, stride, padding)), rtol=1e-12)
+    np.testing.assert_allclose(lhs, np.vdot(X2, conv2d(y, W2, stride=stride, padding=padding)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("stride, padding", [(1, "valid"), (2, "same"), (3, 1), (1, "same")])

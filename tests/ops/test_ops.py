@@ -39,8 +39,9 @@ def check_against_fd(op, inputs, params, rng, rtol=1e-6, atol=1e-8):
     out = op.forward(*inputs, **params)
     dz = rng.standard_normal(out.shape)
     got = op.vjp(*inputs, dz, **params)
-    assert isinstance(got, tuple) and len(got) == len(op.inputs)
+    assert isinstance(got, tuple) and len(got) == len(inputs)  # one per input given
     want = fd_vjp(op, inputs, dz, params)
+    assert len(want) == len(inputs)
     for name, a, g, w in zip(op.inputs, inputs, got, want):
         assert g.shape == np.shape(a), name
         assert g.dtype == np.float64, name
@@ -89,10 +90,11 @@ def test_registry_contents():
         assert op.domain in ("real", "positive")
     assert get_op("log").domain == "positive"
     assert get_op("matmul").inputs == ("x", "y")
-    assert get_op("conv2d").inputs == ("x", "w")
-    assert dict(get_op("conv2d").params) == {"stride": 1, "padding": "valid"}
-    assert dict(get_op("softmax").params) == {"axis": -1}
-    assert dict(get_op("sum").params) == {"axis": None}
+    assert get_op("conv2d").inputs == ("x", "w", "b")
+    assert get_op("conv2d").required_inputs == ("x", "w")
+    assert dict(get_op("conv2d").params) == {"stride": 1, "padding": "valid", "dilation": 1, "groups": 1}
+    assert dict(get_op("softmax").params) == {"axis": -1, "dtype": None}
+    assert dict(get_op("sum").params) == {"axis": None, "keepdims": False}
 
 
 def test_get_op_unknown():
@@ -439,17 +441,18 @@ def test_float32_preserved(name, rng):
 
 def test_check_params_defaults_and_normalisation():
     conv = get_op("conv2d")
-    assert conv.check_params({}) == {"stride": 1, "padding": "valid"}
-    assert conv.check_params({"stride": [2, 1], "padding": "SAME"}) == \
-        {"stride": (2, 1), "padding": "same"}
-    assert conv.check_params({"padding": 2}) == {"stride": 1, "padding": 2}
+    defaults = {"stride": 1, "padding": "valid", "dilation": 1, "groups": 1}
+    assert conv.check_params({}) == defaults
+    assert conv.check_params({"stride": [2, 1], "padding": "SAME", "dilation": [1, 3], "groups": 2}) == \
+        {"stride": (2, 1), "padding": "same", "dilation": (1, 3), "groups": 2}
+    assert conv.check_params({"padding": 2}) == {**defaults, "padding": 2}
     assert conv.check_params({"padding": [1, 0]})["padding"] == (1, 0)
-    assert get_op("sum").check_params({"axis": [0, 1]}) == {"axis": (0, 1)}
-    assert get_op("mean").check_params({}) == {"axis": None}
-    assert get_op("softmax").check_params({"axis": 0}) == {"axis": 0}
+    assert get_op("sum").check_params({"axis": [0, 1]}) == {"axis": (0, 1), "keepdims": False}
+    assert get_op("mean").check_params({"keepdims": True}) == {"axis": None, "keepdims": True}
+    assert get_op("softmax").check_params({"axis": 0}) == {"axis": 0, "dtype": None}
     assert get_op("sigmoid").check_params({}) == {}
     # the registry defaults are not mutated by merging
-    assert dict(conv.params) == {"stride": 1, "padding": "valid"}
+    assert dict(conv.params) == defaults
 
 
 @pytest.mark.parametrize("name,params,key", [
@@ -466,6 +469,13 @@ def test_check_params_defaults_and_normalisation():
     ("conv2d", {"padding": -1}, "padding"),
     ("conv2d", {"padding": [1, -1]}, "padding"),
     ("conv2d", {"padding": 1.0}, "padding"),
+    ("conv2d", {"dilation": 0}, "dilation"),
+    ("conv2d", {"dilation": [1, 2, 3]}, "dilation"),
+    ("conv2d", {"groups": 0}, "groups"),
+    ("conv2d", {"groups": 1.5}, "groups"),
+    ("softmax", {"dtype": "int64"}, "dtype"),
+    ("sum", {"keepdims": 1}, "keepdims"),
+    ("mean", {"keepdim": True}, "keepdim"),
     ("softmax", {"axis": None}, "axis"),
     ("softmax", {"axis": "last"}, "axis"),
     ("softmax", {"axis": 1.0}, "axis"),

@@ -3,8 +3,6 @@
 The op list comes from the registry: a new op is tested here the moment it is registered.
 """
 
-import importlib.util
-
 import pytest
 
 from gradcheck.cases import expr
@@ -13,13 +11,9 @@ from gradcheck.methods import Mode
 from gradcheck.ops import FRAMEWORKS, OPS
 from gradcheck.reports.table import render_text
 from gradcheck.run.runner import RunOptions, run_case
-from tests.ops.shipped import CASES, op_cases
+from tests.ops.shipped import CASES, installed_methods, op_cases
 
 NAMES = sorted(OPS)
-
-
-def installed(framework: str) -> bool:
-    return importlib.util.find_spec(framework) is not None
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -43,7 +37,7 @@ def test_every_op_is_lowered_for_every_framework(name):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", NAMES)
 def test_every_method_passes_on_the_shipped_cases(name, dtype):
-    methods = ("numeric", "vjp", *(m for f in FRAMEWORKS if installed(f) for m in (f, f"{f}-jvp")))
+    methods = installed_methods()
     for case in op_cases(name):
         rows = run_case(case, RunOptions(methods=methods, dtype=dtype, mode=Mode.FULL))
         assert {row.method for row in rows} >= set(methods), case.name
