@@ -75,13 +75,13 @@ class Evaluator:
     def _batch(self, points: np.ndarray) -> np.ndarray:
         try:
             return self.call(points)
-        except Exception:  # some point is outside the domain: find which, one at a time
+        except Exception:  # noqa: BLE001 - some point is outside the domain: find which, one at a time
             return np.stack([self._point(point) for point in points])
 
     def _point(self, point: np.ndarray) -> np.ndarray:
         try:
             return self.call(point)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - user code: any exception marks the point outside the domain
             if self.failure is None:
                 self.failure = f"{type(exc).__name__}: {exc}"
             return np.full(self.output_shape, np.nan)

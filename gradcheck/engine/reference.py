@@ -60,7 +60,7 @@ from gradcheck.engine.stencil import (
 SAMPLE = 8  # grouped elements re-done alone (besides the first and last) to confirm the groups
 GROW_ABOVE = 1e-11  # elements whose relative error estimate is above this are re-estimated at the radius
 SPREAD = Stencil(levels=8, ratio=2.0 ** (1 / 7))  # _grow's steps: eight from the radius down to half of it
-GROW_ROUNDS = 8  # at most this many SPREADs per element, while its mean is still noisier than GROW_ABOVE
+GROW_ROUNDS = 16  # at most this many SPREADs per element, while its mean is still noisier than GROW_ABOVE
 
 
 def _agree(grouped: Quotients, alone: Quotients) -> np.ndarray:

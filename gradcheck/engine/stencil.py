@@ -124,6 +124,13 @@ def within_radius(steps: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.minimum(steps, radius(x))
 
 
+def largest_multiple(moves: np.ndarray, x: np.ndarray) -> float:
+    """The largest t with t |moves[..., i]| within every element's radius (moves: (..., n) over x's elements)."""
+    reach = np.abs(np.asarray(moves, dtype=np.float64)).reshape(-1, x.size).max(axis=0, initial=0.0)
+    moving = reach > 0
+    return float(np.min(radius(x)[moving] / reach[moving], initial=np.inf))
+
+
 def retry_steps(first, retries: int = RETRIES):
     """The one retry rule: the first step, then `retries` more, each RETRY_SHRINK times smaller."""
     return (first / RETRY_SHRINK**attempt for attempt in range(retries + 1))
