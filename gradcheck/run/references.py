@@ -77,7 +77,7 @@ class References:
             try:
                 reference = reference_vjp(problem.forward, list(problem.inputs.values()), problem.cotangent,
                                           self.index(name))
-            except Exception as exc:  # noqa: BLE001 - user code: this input's rows say why
+            except Exception as exc:  # user code: this input's rows say why
                 self._failed[name] = _failure(name, exc)
                 raise self._failed[name] from exc
             if not np.all(np.isfinite(reference.value)):

@@ -52,7 +52,7 @@ def test_newton_sqrt_that_never_ends_below_zero_passes_within_60_s(tmp_path):
         inputs: {a: {shape: [8], dist: uniform, low: 0.5, high: 4.0}}
         """))
     done = subprocess.run([sys.executable, "-m", "gradcheck", "run", str(case)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+                          check=False, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed, 0 failed, 0 skipped, 0 errors" in done.stdout
 
