@@ -15,7 +15,7 @@ non-finite value) the element keeps shrinking, or is taken one-sided
 (estimates.py), and only an element with no estimate at all is an error
 (OutsideDomain), which names it. Elements whose relative error estimate is
 still above GROW_ABOVE are re-estimated at the largest steps the radius
-allows, averaged over many (_grow), which leaves only rounding where the
+allows, averaged over many (_average_at_radius), which leaves only rounding where the
 forward is linear in the input (matmul, conv2d).
 
 Speed: elements whose outputs are disjoint move together (sparsity.py proves
@@ -59,7 +59,7 @@ from gradcheck.engine.stencil import (
 
 SAMPLE = 8  # grouped elements re-done alone (besides the first and last) to confirm the groups
 GROW_ABOVE = 1e-11  # elements whose relative error estimate is above this are re-estimated at the radius
-SPREAD = Stencil(levels=8, ratio=2.0 ** (1 / 7))  # _grow's steps: eight from the radius down to half of it
+SPREAD = Stencil(levels=8, ratio=2.0 ** (1 / 7))  # _average_at_radius's steps: eight from the radius down to half of it
 GROW_ROUNDS = 16  # at most this many SPREADs per element, while its mean is still noisier than GROW_ABOVE
 
 
@@ -94,7 +94,37 @@ def _retry(differencer: Differencer, groups: list[sparsity.Group], steps: np.nda
         best.put(found.elements[better], new, better)
 
 
-def _grow(differencer: Differencer, groups: list[sparsity.Group], x: np.ndarray, best: Estimate) -> None:
+class RunningMean:
+    """Per element, the mean of samples added a round at a time, and its standard error.
+
+    Samples are kept as deviations from a reference value (the current
+    estimate): raw sums of squares of values near 10 that differ by 1e-13 would
+    cancel catastrophically.
+    """
+
+    def __init__(self, reference: np.ndarray):
+        self.reference = reference.copy()
+        self.total, self.squares, self.count = (np.zeros(len(reference)) for _ in range(3))
+
+    def add(self, elements: np.ndarray, samples: np.ndarray) -> None:
+        """samples: (len(elements), k) values for those elements."""
+        deviation = samples - self.reference[elements][:, None]
+        self.total[elements] += deviation.sum(axis=1)
+        self.squares[elements] += (deviation**2).sum(axis=1)
+        self.count[elements] += deviation.shape[1]
+
+    def shift(self, elements: np.ndarray) -> np.ndarray:
+        """The mean minus the reference value."""
+        return self.total[elements] / self.count[elements]
+
+    def standard_error(self, elements: np.ndarray) -> np.ndarray:
+        count, shift = self.count[elements], self.shift(elements)
+        variance = np.maximum(self.squares[elements] / count - shift**2, 0.0) * count / (count - 1)
+        return np.sqrt(variance / count)
+
+
+def _average_at_radius(differencer: Differencer, groups: list[sparsity.Group], x: np.ndarray,
+                       best: Estimate) -> None:
     """Re-estimate, at the largest steps the radius allows, smooth elements whose relative error is
     above GROW_ABOVE, as the mean of many central quotients.
 
@@ -115,27 +145,21 @@ def _grow(differencer: Differencer, groups: list[sparsity.Group], x: np.ndarray,
     wide = Differencer(differencer.evaluate, x, differencer.dz, differencer.f0, SPREAD)
     value, error = best.value, best.error
     active = ~best.kink & ~best.one_sided & np.isfinite(value) & (error > GROW_ABOVE * np.abs(value))
-    # Sums of deviations from the current value: raw squares would cancel catastrophically.
-    total, squares, count = np.zeros(x.size), np.zeros(x.size), np.zeros(x.size)
-    rejected = np.zeros(x.size, dtype=bool)
+    mean, rejected = RunningMean(value), np.zeros(x.size, dtype=bool)
     for round_ in range(GROW_ROUNDS):
         if not active.any():
             break
         grown = [g.restrict(active[g.elements]) for g in groups if active[g.elements].any()]
         found = wide.run_trusted(grown, radius(x) * SPREAD.ratio ** (-round_ / GROW_ROUNDS))
         e = found.elements
-        deviation = found.quotients.central - value[e][:, None]
-        total[e] += deviation.sum(axis=1)
-        squares[e] += (deviation**2).sum(axis=1)
-        count[e] += deviation.shape[1]
-        shift = total[e] / count[e]
-        noise = np.sqrt(np.maximum(squares[e] / count[e] - shift**2, 0.0) / (count[e] - 1))
+        mean.add(e, found.quotients.central)
+        shift = mean.shift(e)
         inside = np.isfinite(shift) & (np.abs(shift) <= error[e])
         rejected[e[~inside]] = True
         active[:] = False
-        active[e[inside & (noise > GROW_ABOVE * np.abs(value[e] + shift))]] = True
-    chosen = np.flatnonzero((count > 0) & ~rejected)
-    shift = total[chosen] / count[chosen]
+        active[e[inside & (mean.standard_error(e) > GROW_ABOVE * np.abs(value[e] + shift))]] = True
+    chosen = np.flatnonzero((mean.count > 0) & ~rejected)
+    shift = mean.shift(chosen)
     error[chosen] += np.abs(shift)
     value[chosen] += shift
     best.lower[chosen] = best.upper[chosen] = value[chosen]
@@ -186,7 +210,7 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
     if best.one_sided.any():
         notes.append(f"{int(best.one_sided.sum())} element(s) differenced one-sided: the forward is undefined "
                      "on the other side, within a step")
-    _grow(differencer, groups, x, best)
+    _average_at_radius(differencer, groups, x, best)
     method = "central differences"
     if complex_step is not False:
         refined = complexstep.refine(evaluate, x, groups, scales(x), differencer.dz, best)
