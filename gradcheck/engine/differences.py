@@ -30,7 +30,7 @@ from gradcheck.engine.estimates import (
     quotients,
 )
 from gradcheck.engine.evaluator import Evaluator, mover
-from gradcheck.engine.stencil import CENTRAL, Stencil, segment_sum
+from gradcheck.engine.stencil import CENTRAL, Stencil, moved_magnitude, segment_sum
 
 
 @dataclass(frozen=True)
@@ -125,12 +125,13 @@ class Differencer:
             outside[group.outputs] = False
             escaped[g] = bool(np.any(y_plus[:, outside] != f0[outside]) or np.any(y_minus[:, outside] != f0[outside]))
             yp, ym, base, w = y_plus[:, group.outputs], y_minus[:, group.outputs], f0[group.outputs], dz[group.outputs]
-            moved = yp - ym
-            k = sizes[g]
-            sums.central[span] = segment_sum(group.owners, moved * w, k)
-            sums.magnitude[span] = segment_sum(group.owners, (np.abs(yp) + np.abs(ym)) * (moved != 0) * np.abs(w), k)
+            k, weight = sizes[g], np.abs(w)
+            sums.central[span] = segment_sum(group.owners, (yp - ym) * w, k)
+            sums.magnitude[span] = segment_sum(group.owners, moved_magnitude(yp, ym) * weight, k)
             sums.plus[span] = segment_sum(group.owners, (yp - base) * w, k)
             sums.minus[span] = segment_sum(group.owners, (base - ym) * w, k)
+            sums.plus_magnitude[span] = segment_sum(group.owners, moved_magnitude(yp, base) * weight, k)
+            sums.minus_magnitude[span] = segment_sum(group.owners, moved_magnitude(ym, base) * weight, k)
         return elements, quotients(sums, plus - minus, plus - xi, xi - minus), escaped
 
 

@@ -15,7 +15,9 @@ the result carries O(h^8) truncation and an error estimate per output element
 (the spread of the last two extrapolation levels plus round-off). Each
 output element is its own one-dimensional problem, so a point that fails for
 some outputs (a domain edge, a non-finite value) is retried with smaller
-steps for those outputs only.
+steps for those outputs only, or taken one-sided (estimates.py). No element
+moves farther than its radius (stencil.py): h |u_i| <= RADIUS scale_i, and a
+point where the forward raises gives NaN outputs (evaluator.py).
 
 The perturbed inputs x + h u are rounded to float64 as they are stored;
 that moves each element by a relative ~1e-16 of |x_i|, a directional error
@@ -38,11 +40,20 @@ from gradcheck.engine.estimates import (
     estimate,
     quotients,
 )
-from gradcheck.engine.stencil import BASE_STEP, CENTRAL, retry_steps, unconverged
+from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator
+from gradcheck.engine.stencil import (
+    BASE_STEP,
+    CENTRAL,
+    largest_multiple,
+    moved_magnitude,
+    retry_steps,
+    unconverged,
+)
 
 
 def _first_step(x: np.ndarray, tangent: np.ndarray) -> float:
-    """The largest step h: the biggest move h*|u_i| is BASE_STEP times the input's typical size.
+    """The largest step h: the biggest move h*|u_i| is BASE_STEP times the input's typical size, and no
+    element moves past its radius.
 
     As in stencil.scales, the typical size is the mean |x_i|, with a floor for
     inputs of zeros (which should still move, by a small absolute amount).
@@ -50,28 +61,22 @@ def _first_step(x: np.ndarray, tangent: np.ndarray) -> float:
     typical = float(np.mean(np.abs(x))) if x.size else 0.0
     scale = typical if typical > 0 else 1e-3
     largest = float(np.max(np.abs(tangent), initial=0.0))
-    return BASE_STEP * scale / largest if largest > 0 else BASE_STEP * scale
+    if largest == 0:
+        return BASE_STEP * scale
+    return min(BASE_STEP * scale / largest, largest_multiple(tangent, x))
 
 
-def _quotients(forward: Callable, inputs: list[np.ndarray], index: int, tangent: np.ndarray, h: float,
-               f0: np.ndarray) -> Quotients:
+def _quotients(evaluate: Evaluator, x: np.ndarray, tangent: np.ndarray, h: float, f0: np.ndarray) -> Quotients:
     """Per output element, the central and one-sided quotients at h, h/2, ...: (m, levels) each."""
-    x = inputs[index]
-    sums = DifferenceSums.empty(f0.size, CENTRAL.levels)
-    for level, shrink in enumerate(CENTRAL.shrink):
-        outputs = []
-        for sign in (1.0, -1.0):
-            args = list(inputs)
-            args[index] = x + sign * h * shrink * tangent
-            with np.errstate(all="ignore"):
-                outputs.append(np.asarray(forward(*args), dtype=np.float64).reshape(-1))
-        y_plus, y_minus = outputs
-        moved = y_plus - y_minus
-        # Each output element is its own sum of one term: an output that did not move cancels exactly.
-        sums.central[:, level] = moved
-        sums.magnitude[:, level] = (np.abs(y_plus) + np.abs(y_minus)) * (moved != 0)
-        sums.plus[:, level] = y_plus - f0
-        sums.minus[:, level] = f0 - y_minus
+    moves = h * CENTRAL.shrink[:, None, None] * np.array([1.0, -1.0])[None, :, None] * tangent.reshape(1, 1, -1)
+    points = (x.reshape(1, 1, -1) + moves).reshape(-1, *x.shape)  # (levels * 2, *shape): +h, -h per level
+    outputs = evaluate(points).reshape(CENTRAL.levels, 2, -1)
+    # Each output element is its own sum of one term: an output that did not move cancels exactly.
+    y_plus, y_minus = outputs[:, 0].T, outputs[:, 1].T  # (m, levels)
+    base = f0[:, None]
+    sums = DifferenceSums(central=y_plus - y_minus, magnitude=moved_magnitude(y_plus, y_minus), plus=y_plus - base,
+                          minus=base - y_minus, plus_magnitude=moved_magnitude(y_plus, base),
+                          minus_magnitude=moved_magnitude(y_minus, base))
     steps = h * CENTRAL.shrink
     return quotients(sums, 2 * steps, steps, steps)
 
@@ -88,18 +93,18 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
     tangent = np.asarray(tangent, dtype=np.float64)
     with np.errstate(all="ignore"):
         f0 = np.asarray(forward(*inputs), dtype=np.float64)
-    best = Estimate(value=np.full(f0.size, np.nan), error=np.full(f0.size, np.inf), lower=np.full(f0.size, np.nan),
-                    upper=np.full(f0.size, np.nan), kink=np.zeros(f0.size, dtype=bool), roundoff=np.zeros(f0.size))
-    evaluations = 1
+    evaluate = Evaluator(forward, inputs, index, f0.shape, DEFAULT_MEMORY_BYTES)
+    evaluate.batched = False  # a handful of points: not worth proving a batched call
+    best = Estimate.empty(f0.size)
     for h in retry_steps(_first_step(inputs[index], tangent)):
         with np.errstate(all="ignore"):
-            found = estimate(_quotients(forward, inputs, index, tangent, h, f0.reshape(-1)))
-        evaluations += 2 * CENTRAL.levels
+            found = estimate(_quotients(evaluate, inputs[index], tangent, h, f0.reshape(-1)))
         better = np.isfinite(found.value) & np.isfinite(found.error) & (found.error < best.error)
         best.put(better, found, better)
         # Retry, smaller, the outputs that met a domain edge or did not settle.
         if not np.any(unconverged(best.value, best.error) & ~best.kink):
             break
+    evaluations = evaluate.evaluations + 1
     shape = f0.shape
     return Reference(value=best.value.reshape(shape), error=best.error.reshape(shape),
                      lower=best.lower.reshape(shape), upper=best.upper.reshape(shape), kinks=int(best.kink.sum()),

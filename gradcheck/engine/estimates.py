@@ -10,15 +10,22 @@ Kinks. At relu(0), |x| at 0 or a clip bound, the one-sided derivatives
 disagree by far more than their truncation error (O(h), estimated from the
 last two steps). There every value between them is a valid subgradient, so
 the estimate becomes an interval [lower, upper] instead of a point.
+
+Domain edges. A point where the forward raises or returns a non-finite value
+(evaluator.py) leaves NaN in the quotients that use it. Where the central
+quotients are not finite but one side's are, at every level (the point sits
+at, or within a step of, the edge of the forward's domain), that side's
+quotients are extrapolated instead, in every power of h (one-sided
+differences hold odd powers too): the estimate is then `one_sided`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gradcheck.engine.stencil import CENTRAL, Stencil, roundoff
+from gradcheck.engine.stencil import CENTRAL, Stencil, moved_magnitude, roundoff
 
 KINK_FACTOR = 10.0  # one-sided slopes must disagree by this many times their truncation error
 
@@ -29,47 +36,52 @@ class DifferenceSums:
 
     central = sum dz (f(x+h) - f(x-h)); magnitude = what its round-off scales with
     (|f(x+h)| + |f(x-h)| over the outputs that moved); plus = sum dz (f(x+h) - f(x));
-    minus = sum dz (f(x) - f(x-h)).
+    minus = sum dz (f(x) - f(x-h)); plus_magnitude and minus_magnitude likewise for one side.
     """
 
     central: np.ndarray
     magnitude: np.ndarray
     plus: np.ndarray
     minus: np.ndarray
+    plus_magnitude: np.ndarray
+    minus_magnitude: np.ndarray
 
     @classmethod
     def empty(cls, count: int, levels: int) -> DifferenceSums:
-        return cls(*(np.zeros((count, levels)) for _ in range(4)))
+        return cls(*(np.zeros((count, levels)) for _ in fields(cls)))
 
     def put(self, rows, y_plus: np.ndarray, y_minus: np.ndarray, f0: np.ndarray, dz: np.ndarray) -> None:
         """Fill `rows` from outputs (..., m) at x+h and x-h, each row owning every output."""
-        moved = y_plus - y_minus
-        self.central[rows] = moved @ dz
-        self.magnitude[rows] = ((np.abs(y_plus) + np.abs(y_minus)) * (moved != 0)) @ np.abs(dz)
+        weight = np.abs(dz)
+        self.central[rows] = (y_plus - y_minus) @ dz
+        self.magnitude[rows] = moved_magnitude(y_plus, y_minus) @ weight
         self.plus[rows] = (y_plus - f0) @ dz
         self.minus[rows] = (f0 - y_minus) @ dz
+        self.plus_magnitude[rows] = moved_magnitude(y_plus, f0) @ weight
+        self.minus_magnitude[rows] = moved_magnitude(y_minus, f0) @ weight
 
 
 @dataclass(frozen=True)
 class Quotients:
-    """(N, levels) difference quotients and the round-off of the central one."""
+    """(N, levels) difference quotients and the round-off of each."""
 
     central: np.ndarray
     roundoff: np.ndarray
     plus: np.ndarray
     minus: np.ndarray
+    plus_roundoff: np.ndarray
+    minus_roundoff: np.ndarray
 
     def take(self, where) -> Quotients:
-        return Quotients(self.central[where], self.roundoff[where], self.plus[where], self.minus[where])
+        return Quotients(*(getattr(self, f.name)[where] for f in fields(self)))
 
     def put(self, where, other: Quotients) -> None:
-        for name in ("central", "roundoff", "plus", "minus"):
-            getattr(self, name)[where] = getattr(other, name)
+        for f in fields(self):
+            getattr(self, f.name)[where] = getattr(other, f.name)
 
     @classmethod
     def concat(cls, parts: list[Quotients]) -> Quotients:
-        return cls(*(np.concatenate([getattr(p, name) for p in parts])
-                     for name in ("central", "roundoff", "plus", "minus")))
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
 
 def quotients(sums: DifferenceSums, width, up, down) -> Quotients:
@@ -79,13 +91,14 @@ def quotients(sums: DifferenceSums, width, up, down) -> Quotients:
     perturbed values were stored (not the h we meant); broadcast against (N, levels).
     """
     return Quotients(central=sums.central / width, roundoff=roundoff(sums.magnitude, width),
-                     plus=sums.plus / up, minus=sums.minus / down)
+                     plus=sums.plus / up, minus=sums.minus / down,
+                     plus_roundoff=roundoff(sums.plus_magnitude, up), minus_roundoff=roundoff(sums.minus_magnitude, down))
 
 
 @dataclass(frozen=True)
 class Estimate:
     """(N,) per element: the extrapolated value, its error estimate, and the interval of valid values
-    ([value, value] where smooth, the one-sided range at a kink)."""
+    ([value, value] where smooth, the one-sided range at a kink); whether it is one-sided (a domain edge)."""
 
     value: np.ndarray
     error: np.ndarray
@@ -93,12 +106,16 @@ class Estimate:
     upper: np.ndarray
     kink: np.ndarray
     roundoff: np.ndarray
+    one_sided: np.ndarray
 
-    FIELDS = ("value", "error", "lower", "upper", "kink", "roundoff")
+    FIELDS = ("value", "error", "lower", "upper", "kink", "roundoff", "one_sided")
+    FLAGS = ("kink", "one_sided")
 
     @classmethod
     def empty(cls, n: int) -> Estimate:
-        return cls(*(np.zeros(n, dtype=bool) if name == "kink" else np.empty(n) for name in cls.FIELDS))
+        """n elements with no estimate yet: NaN values, infinite errors."""
+        return cls(*(np.zeros(n, dtype=bool) if name in cls.FLAGS else np.full(n, np.inf if name == "error" else np.nan)
+                     for name in cls.FIELDS))
 
     def put(self, where, other: Estimate, mask=slice(None)) -> None:
         """self[where] = other[mask], field by field, in place."""
@@ -107,7 +124,8 @@ class Estimate:
 
 
 def estimate(q: Quotients, stencil: Stencil = CENTRAL) -> Estimate:
-    """Extrapolated value, error estimate and kink interval from difference quotients."""
+    """Extrapolated value, error estimate and kink interval from difference quotients; one-sided where
+    the central quotients are not finite (a domain edge) and one side's are."""
     value, error = stencil.value_and_error(q.central, q.roundoff)
     central_roundoff = q.roundoff @ stencil.weights
     # One-sided slopes are first order in h: extrapolate the last two levels once.
@@ -122,7 +140,31 @@ def estimate(q: Quotients, stencil: Stencil = CENTRAL) -> Estimate:
     slack = spread + one_sided_noise
     lower = np.where(kink, np.minimum(plus_best, minus_best) - slack, value)
     upper = np.where(kink, np.maximum(plus_best, minus_best) + slack, value)
-    return Estimate(value=value, error=error, lower=lower, upper=upper, kink=kink, roundoff=central_roundoff)
+    found = Estimate(value=value, error=error, lower=lower, upper=upper, kink=kink, roundoff=central_roundoff,
+                     one_sided=np.zeros(len(value), dtype=bool))
+    _one_sided_where_central_fails(q, stencil, found)
+    return found
+
+
+def _one_sided_where_central_fails(q: Quotients, stencil: Stencil, found: Estimate) -> None:
+    """In place: elements whose central estimate is not finite take the better finite one-sided one."""
+    failed = ~(np.isfinite(found.value) & np.isfinite(found.error))
+    if not failed.any():
+        return
+    side = stencil.one_sided()
+    plus_value, plus_error = side.value_and_error(q.plus[failed], q.plus_roundoff[failed])
+    minus_value, minus_error = side.value_and_error(q.minus[failed], q.minus_roundoff[failed])
+    plus_ok = np.isfinite(plus_value) & np.isfinite(plus_error)
+    minus_ok = np.isfinite(minus_value) & np.isfinite(minus_error)
+    use_minus = minus_ok & (~plus_ok | (minus_error < plus_error))
+    value = np.where(use_minus, minus_value, plus_value)
+    error = np.where(use_minus, minus_error, plus_error)
+    ok = plus_ok | minus_ok
+    where = np.flatnonzero(failed)[ok]
+    found.value[where] = found.lower[where] = found.upper[where] = value[ok]
+    found.error[where] = error[ok]
+    found.kink[where] = False
+    found.one_sided[where] = True
 
 
 @dataclass(frozen=True)
@@ -156,3 +198,22 @@ class Reference:
         value = np.asarray(value, dtype=np.float64)
         error = np.zeros(value.shape) if error is None else error
         return cls(value=value, error=error, lower=value, upper=value, kinks=0, evaluations=0, batched=False)
+
+
+class OutsideDomain(ValueError):
+    """No estimate for some elements: at every step, down to the smallest, the forward raised or returned
+    a non-finite value on both sides of the point."""
+
+    def __init__(self, index: tuple[int, ...], value: float, smallest: float, failure: str | None, more: int):
+        self.index, self.value, self.smallest, self.failure, self.more = index, value, smallest, failure, more
+        super().__init__(self.describe("input"))
+
+    def describe(self, name: str) -> str:
+        """E.g. "x[3]: the forward raises ValueError on both sides of 0.0012 at every step down to 1e-09: ..."."""
+        kind, _, message = (self.failure or "").partition(": ")
+        what = f"raises {kind}" if self.failure else "returns a non-finite value"
+        at = ", ".join(str(i) for i in self.index)
+        text = (f"{name}[{at}]: the forward {what} on both sides of {self.value:.6g} at every step down to "
+                f"{self.smallest:.2g}")
+        text += f": {message}" if message else ""
+        return text + (f" (and {self.more} more element(s) likewise)" if self.more else "")

@@ -15,6 +15,14 @@ The differences compare outputs bitwise with the unperturbed output computed
 the same way (batched if they are), so `baseline` evaluates it three times and
 says whether it repeats; a forward that does not (threads summing in a
 different order each call) is never grouped.
+
+Domain edges. A perturbed point where the forward raises (an Exception, not
+a KeyboardInterrupt) is outside its domain: its outputs are NaN, as a
+non-finite result would be, and the differences that use it are retried with
+smaller steps or taken one-sided (estimates.py). A batched call that raises
+is retried point by point, so that one point outside the domain does not
+cost its batch. The first exception is kept (`failure`) for the message
+given when no step at all stays inside the domain.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ class Evaluator:
         self.max_batch = max(1, memory_bytes // (8 * (in_size + 6 * out_size)))
         self.batched: bool | None = None if self.max_batch >= 2 else False
         self.evaluations = 0
+        self.failure: str | None = None  # the first exception raised at a perturbed point, as "Type: message"
 
     def call(self, x: np.ndarray, dtype=np.float64) -> np.ndarray:
         args = list(self.inputs)
@@ -55,14 +64,27 @@ class Evaluator:
             return np.asarray(self.forward(*args), dtype=dtype)
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
-        """points: (B, *input_shape) -> outputs (B, *output_shape), in chunks of max_batch."""
+        """points: (B, *input_shape) -> outputs (B, *output_shape), in chunks of max_batch; NaN outputs
+        for a point where the forward raises."""
         self.evaluations += len(points)
         if not self.batched or len(points) < 2:
-            return np.stack([self.call(point) for point in points])
-        if len(points) <= self.max_batch:
-            return self.call(points)
-        return np.concatenate([self.call(points[s:s + self.max_batch])
+            return np.stack([self._point(point) for point in points])
+        return np.concatenate([self._batch(points[s:s + self.max_batch])
                                for s in range(0, len(points), self.max_batch)])
+
+    def _batch(self, points: np.ndarray) -> np.ndarray:
+        try:
+            return self.call(points)
+        except Exception:  # noqa: BLE001 - some point is outside the domain: find which, one at a time
+            return np.stack([self._point(point) for point in points])
+
+    def _point(self, point: np.ndarray) -> np.ndarray:
+        try:
+            return self.call(point)
+        except Exception as exc:  # noqa: BLE001 - user code: any exception marks the point outside the domain
+            if self.failure is None:
+                self.failure = f"{type(exc).__name__}: {exc}"
+            return np.full(self.output_shape, np.nan)
 
     def decide_batching(self, probe_points: np.ndarray) -> None:
         """Batch only if distinct points give, batched, what they give alone (to 4 ulps)."""
@@ -79,7 +101,7 @@ class Evaluator:
             return
         self.evaluations += 2 * len(probe_points)
         for row in range(len(probe_points)):
-            alone = self.call(probe_points[row])
+            alone = self._point(probe_points[row])
             scale = np.max(np.abs(alone), initial=0.0)
             if not np.allclose(batch[row], alone, rtol=4 * EPS, atol=4 * EPS * scale, equal_nan=True):
                 return

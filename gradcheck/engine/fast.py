@@ -22,6 +22,7 @@ from gradcheck.engine.stencil import (
     BASE_STEP,
     CENTRAL,
     initial_steps,
+    largest_multiple,
     retry_steps,
     scales,
 )
@@ -62,7 +63,8 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
     signs = rng.choice([-1.0, 1.0], size=(count, x.size))
     directions = signs * (1.0 + 0.5 * rng.random((count, x.size))) * scales(x)
     flat = x.reshape(-1)
-    for t in retry_steps(BASE_STEP):
+    # Each element moves at most 1.5 BASE_STEP of its scale, well within its radius; the cap says so.
+    for t in retry_steps(min(BASE_STEP, largest_multiple(directions, x))):
         widths = 2 * t * CENTRAL.shrink  # (L,): what we meant; the stored strays go to `rounding`
         with np.errstate(all="ignore"):
             sums = directional_sums(evaluate, x, t * directions, dz, f0)

@@ -7,11 +7,16 @@ differences, Richardson-extrapolated) is stencil.py; the quotients and their
 assembly into estimates are differences.py and estimates.py.
 
 Steps. Each element moves relative to its own size (with a floor near zero),
-jittered by a seeded factor. Elements that met a domain edge or did not
-converge are retried with steps 16x smaller; elements whose relative error
-estimate is still above GROW_ABOVE are retried with steps 2^10 and 2^15x
-larger, which leaves only rounding where the forward is linear in the input
-(matmul, conv2d), and is kept only within the current error band (_grow).
+jittered by a seeded factor, and never farther than stencil.RADIUS of it
+(DESIGN section 7: a forward need only be defined near the point). Elements
+that met a domain edge or did not converge are retried with steps 16x
+smaller; where a step leaves the forward's domain (it raises, or returns a
+non-finite value) the element keeps shrinking, or is taken one-sided
+(estimates.py), and only an element with no estimate at all is an error
+(OutsideDomain), which names it. Elements whose relative error estimate is
+still above GROW_ABOVE are re-estimated at the largest steps the radius
+allows, averaged over many (_average_at_radius), which leaves only rounding where the
+forward is linear in the input (matmul, conv2d).
 
 Speed: elements whose outputs are disjoint move together (sparsity.py proves
 the groups), so an element-wise op costs 8 evaluations in all, not 8 per
@@ -36,19 +41,26 @@ import numpy as np
 
 from gradcheck.engine import complexstep, sparsity, ties
 from gradcheck.engine.differences import Differencer, positions
-from gradcheck.engine.estimates import Estimate, Quotients, Reference
+from gradcheck.engine.estimates import Estimate, OutsideDomain, Quotients, Reference
 from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, baseline, mover
 from gradcheck.engine.stencil import (
+    CENTRAL,
+    DOMAIN_RETRIES,
     EPS,
+    RETRIES,
+    RETRY_SHRINK,
+    Stencil,
     initial_steps,
+    radius,
     retry_steps,
     scales,
     unconverged,
 )
 
 SAMPLE = 8  # grouped elements re-done alone (besides the first and last) to confirm the groups
-GROW = (2.0**10, 2.0**15)  # elements whose relative error estimate is above GROW_ABOVE are retried with
-GROW_ABOVE = 1e-11  # steps this much larger (linear forwards: less round-off), see _grow
+GROW_ABOVE = 1e-11  # elements whose relative error estimate is above this are re-estimated at the radius
+SPREAD = Stencil(levels=8, ratio=2.0 ** (1 / 7))  # _average_at_radius's steps: eight from the radius down to half of it
+GROW_ROUNDS = 16  # at most this many SPREADs per element, while its mean is still noisier than GROW_ABOVE
 
 
 def _agree(grouped: Quotients, alone: Quotients) -> np.ndarray:
@@ -66,12 +78,15 @@ def _agree(grouped: Quotients, alone: Quotients) -> np.ndarray:
 
 
 def _retry(differencer: Differencer, groups: list[sparsity.Group], steps: np.ndarray, best: Estimate) -> None:
-    """Retry, with smaller steps, elements that met a domain edge (non-finite) or whose estimate is
-    poor; keep whichever attempt estimated better."""
-    for smaller in list(retry_steps(steps))[1:]:
+    """Retry, with smaller steps, elements that met a domain edge (no estimate, or a one-sided one) or
+    whose estimate is poor; keep whichever attempt estimated better. Past RETRIES, only elements at a
+    domain edge go on shrinking (to DOMAIN_RETRIES)."""
+    for attempt, smaller in enumerate(retry_steps(steps, DOMAIN_RETRIES)):
         poor = unconverged(best.value, best.error) & (~best.kink | ~np.isfinite(best.error))
-        if not poor.any():
-            return
+        if attempt > RETRIES:
+            poor &= best.one_sided | ~np.isfinite(best.value)
+        if attempt == 0 or not poor.any():
+            continue
         retry = [g.restrict(poor[g.elements]) for g in groups if poor[g.elements].any()]
         found = differencer.run_trusted(retry, smaller)
         new = found.estimate
@@ -79,34 +94,87 @@ def _retry(differencer: Differencer, groups: list[sparsity.Group], steps: np.nda
         best.put(found.elements[better], new, better)
 
 
-def _grow(differencer: Differencer, groups: list[sparsity.Group], steps: np.ndarray, best: Estimate) -> None:
-    """Retry, with larger steps, smooth elements whose relative error is above GROW_ABOVE.
+class RunningMean:
+    """Per element, the mean of samples added a round at a time, and its standard error.
 
-    Round-off falls like 1/h and truncation grows like h^8, so where truncation
-    is small (a forward linear in this input, like matmul or conv2d, has none;
-    its truncation estimate is itself round-off) a larger step buys accuracy. A
-    larger step may also leave the region where the extrapolation is reliable,
-    so its value is taken only where it lies within the current error, claims a
-    smaller error itself, and finds no kink; and the error reported is the
-    current one plus the distance moved, a bound that never trusts the larger
-    step's own estimate. Each factor in GROW goes on only from the elements the
-    previous one improved.
+    Samples are kept as deviations from a reference value (the current
+    estimate): raw sums of squares of values near 10 that differ by 1e-13 would
+    cancel catastrophically.
     """
+
+    def __init__(self, reference: np.ndarray):
+        self.reference = reference.copy()
+        self.total, self.squares, self.count = (np.zeros(len(reference)) for _ in range(3))
+
+    def add(self, elements: np.ndarray, samples: np.ndarray) -> None:
+        """samples: (len(elements), k) values for those elements."""
+        deviation = samples - self.reference[elements][:, None]
+        self.total[elements] += deviation.sum(axis=1)
+        self.squares[elements] += (deviation**2).sum(axis=1)
+        self.count[elements] += deviation.shape[1]
+
+    def shift(self, elements: np.ndarray) -> np.ndarray:
+        """The mean minus the reference value."""
+        return self.total[elements] / self.count[elements]
+
+    def standard_error(self, elements: np.ndarray) -> np.ndarray:
+        count, shift = self.count[elements], self.shift(elements)
+        variance = np.maximum(self.squares[elements] / count - shift**2, 0.0) * count / (count - 1)
+        return np.sqrt(variance / count)
+
+
+def _average_at_radius(differencer: Differencer, groups: list[sparsity.Group], x: np.ndarray,
+                       best: Estimate) -> None:
+    """Re-estimate, at the largest steps the radius allows, smooth elements whose relative error is
+    above GROW_ABOVE, as the mean of many central quotients.
+
+    Round-off falls like 1/h and truncation grows like h^2, so where truncation
+    is nil (a forward linear in this input, like matmul or conv2d; its
+    extrapolation error is itself round-off) the widest steps buy accuracy. The
+    radius caps them at a few times the first step, so the rest comes from
+    averaging: the quotients at SPREAD's eight steps (radius to radius / 2) have
+    independent rounding, and their mean's standard error falls like 1/sqrt(k).
+    An element takes a further round, at steps between the earlier ones, while
+    that standard error is above GROW_ABOVE of its mean, up to GROW_ROUNDS.
+
+    Wide steps may also see curvature, a kink or a domain edge, so the mean is
+    taken only where, after every round, it lies within the current error; and
+    the error reported is the current one plus the distance moved, a bound that
+    never trusts the mean's own noise estimate.
+    """
+    wide = Differencer(differencer.evaluate, x, differencer.dz, differencer.f0, SPREAD)
     value, error = best.value, best.error
-    candidate = ~best.kink & np.isfinite(value) & (error > GROW_ABOVE * np.abs(value))
-    for factor in GROW:
-        if not candidate.any():
-            return
-        grown = [g.restrict(candidate[g.elements]) for g in groups if candidate[g.elements].any()]
-        found = differencer.run_trusted(grown, factor * steps)
-        elements, new = found.elements, found.estimate
-        gap = np.abs(new.value - value[elements])
-        take = np.isfinite(new.value) & ~new.kink & (gap <= error[elements]) & (new.error < error[elements])
-        chosen = elements[take]
-        error[chosen] = error[chosen] + gap[take]
-        value[chosen] = best.lower[chosen] = best.upper[chosen] = new.value[take]
-        candidate = np.zeros_like(candidate)
-        candidate[chosen] = True
+    active = ~best.kink & ~best.one_sided & np.isfinite(value) & (error > GROW_ABOVE * np.abs(value))
+    mean, rejected = RunningMean(value), np.zeros(x.size, dtype=bool)
+    for round_ in range(GROW_ROUNDS):
+        if not active.any():
+            break
+        grown = [g.restrict(active[g.elements]) for g in groups if active[g.elements].any()]
+        found = wide.run_trusted(grown, radius(x) * SPREAD.ratio ** (-round_ / GROW_ROUNDS))
+        e = found.elements
+        mean.add(e, found.quotients.central)
+        shift = mean.shift(e)
+        inside = np.isfinite(shift) & (np.abs(shift) <= error[e])
+        rejected[e[~inside]] = True
+        active[:] = False
+        active[e[inside & (mean.standard_error(e) > GROW_ABOVE * np.abs(value[e] + shift))]] = True
+    chosen = np.flatnonzero((mean.count > 0) & ~rejected)
+    shift = mean.shift(chosen)
+    error[chosen] += np.abs(shift)
+    value[chosen] += shift
+    best.lower[chosen] = best.upper[chosen] = value[chosen]
+
+
+def _outside_domain(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray, best: Estimate) -> OutsideDomain | None:
+    """The error for elements with no estimate at all: every step, down to the smallest, left the domain."""
+    missing = np.flatnonzero(~np.isfinite(best.value))
+    if not len(missing):
+        return None
+    first = missing[0]
+    smallest = steps[first] * CENTRAL.shrink[-1] / RETRY_SHRINK**DOMAIN_RETRIES
+    return OutsideDomain(index=tuple(int(i) for i in np.unravel_index(first, x.shape)),
+                         value=float(x.reshape(-1)[first]), smallest=float(smallest),
+                         failure=evaluate.failure, more=len(missing) - 1)
 
 
 def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np.ndarray,
@@ -139,7 +207,13 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
         notes.append("the forward does not repeat bitwise, so elements were moved one at a time")
     groups, best = _first_pass(differencer, steps, grouping and repeats, notes)
     _retry(differencer, groups, steps, best)
-    _grow(differencer, groups, steps, best)
+    undefined = _outside_domain(evaluate, x, steps, best)
+    if undefined is not None:
+        raise undefined
+    if best.one_sided.any():
+        notes.append(f"{int(best.one_sided.sum())} element(s) differenced one-sided: the forward is undefined "
+                     "on the other side, within a step")
+    _average_at_radius(differencer, groups, x, best)
     method = "central differences"
     if complex_step is not False:
         refined = complexstep.refine(evaluate, x, groups, scales(x), differencer.dz, best)

@@ -14,7 +14,14 @@ truncation like h^(2L): the first step is BASE_STEP = 1/16 of each element's
 scale, which for a smooth float64 forward puts the extrapolated truncation
 near 1e-10 relative and the round-off near 1e-14. Elements that meet a domain
 edge or do not converge are retried RETRY_SHRINK times smaller, at most
-RETRIES times (retry_steps).
+RETRIES times (retry_steps); elements whose differences left the forward's
+domain keep shrinking, DOMAIN_RETRIES times in all.
+
+Locality (DESIGN section 7). No perturbed point is farther from x than RADIUS
+of each element's scale (radius): a forward need only be defined, and
+terminate, near the point. A sqrt, a Cholesky factor or a fixed-point loop
+that never ends for a negative argument is then never asked about a point
+the case did not come near.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ BASE_STEP = 2.0**-4  # the largest step, relative to an element's scale
 JITTER = 0.25  # steps are spread by up to this fraction so that no two effects cancel exactly
 RETRY_SHRINK = 16.0  # a step that met a domain edge or did not converge is retried this much smaller
 RETRIES = 2
+DOMAIN_RETRIES = 5  # retries for elements whose differences met a domain edge: steps down to ~1e-6 of the first
+RADIUS = 0.25  # no perturbed element moves farther than this fraction of its scale
 ROUNDOFF_FACTOR = 4.0  # ulps of error assumed in each output of the user's forward
 CONVERGED = 1e-9  # an estimate whose error is above this fraction of its size is retried
 
@@ -56,6 +65,11 @@ class Stencil:
             diagonal.append(table[0])
         return np.stack(diagonal, axis=-1)
 
+    def one_sided(self) -> Stencil:
+        """The same steps for one-sided quotients (phi(x + h) - phi(x)) / h, whose error holds every
+        power of h, odd ones too: extrapolated in h, h^2, h^3, ..."""
+        return Stencil(self.levels, self.ratio, power=1)
+
     def value_and_error(self, central: np.ndarray, roundoff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The extrapolated value and its error estimate: truncation (last two diagonal entries apart)
         plus the round-off of the quotients carried through the extrapolation weights."""
@@ -64,6 +78,11 @@ class Stencil:
 
 
 CENTRAL = Stencil()
+
+
+def moved_magnitude(y: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """|y| + |base| where y differs from base, else 0: what the round-off of y - base scales with."""
+    return (np.abs(y) + np.abs(base)) * (y != base)
 
 
 def roundoff(magnitude: np.ndarray, width: np.ndarray | float) -> np.ndarray:
@@ -95,9 +114,26 @@ def initial_steps(x: np.ndarray) -> np.ndarray:
     return BASE_STEP * scales(x) * jitter
 
 
-def retry_steps(first):
-    """The one retry rule: the first step, then RETRIES more, each RETRY_SHRINK times smaller."""
-    return (first / RETRY_SHRINK**attempt for attempt in range(RETRIES + 1))
+def radius(x: np.ndarray) -> np.ndarray:
+    """How far each element may move, at most: RADIUS of its scale (DESIGN section 7)."""
+    return RADIUS * scales(x)
+
+
+def within_radius(steps: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`steps` (the largest move per element) cut down to the radius."""
+    return np.minimum(steps, radius(x))
+
+
+def largest_multiple(moves: np.ndarray, x: np.ndarray) -> float:
+    """The largest t with t |moves[..., i]| within every element's radius (moves: (..., n) over x's elements)."""
+    reach = np.abs(np.asarray(moves, dtype=np.float64)).reshape(-1, x.size).max(axis=0, initial=0.0)
+    moving = reach > 0
+    return float(np.min(radius(x)[moving] / reach[moving], initial=np.inf))
+
+
+def retry_steps(first, retries: int = RETRIES):
+    """The one retry rule: the first step, then `retries` more, each RETRY_SHRINK times smaller."""
+    return (first / RETRY_SHRINK**attempt for attempt in range(retries + 1))
 
 
 def unconverged(value: np.ndarray, error: np.ndarray) -> np.ndarray:

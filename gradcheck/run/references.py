@@ -9,6 +9,10 @@ full comparison, whichever method came first.
 
 The forward-mode methods share one directional reference per input: J u
 along a seeded tangent.
+
+Each input's reference is its own: a forward that fails near one input's
+point (OutsideDomain, or any exception) makes that input's rows errors, with
+the reason, and no other input's.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from gradcheck.cases.problem import CaseError, Problem, round_to, stable_seed
 from gradcheck.engine.directional import reference_jvp
-from gradcheck.engine.estimates import Reference
+from gradcheck.engine.estimates import OutsideDomain, Reference
 from gradcheck.engine.fast import Directional, directional_reference
 from gradcheck.engine.reference import reference_vjp
 from gradcheck.methods import Mode, use_fast
@@ -41,15 +45,22 @@ class References:
     directional: dict[str, Directional] = field(default_factory=dict)
     _full: dict[str, Reference] = field(default_factory=dict)
     _jvp: dict[str, Reference] = field(default_factory=dict)
+    _failed: dict[str, CaseError] = field(default_factory=dict)
 
     def __post_init__(self):
         problem = self.problem
         for name in problem.wrt:
             if use_fast(self.mode, problem.inputs[name].size) and name not in problem.case.expect:
-                self.directional[name] = directional_reference(
-                    problem.forward, list(problem.inputs.values()), problem.cotangent, self.index(name))
+                try:
+                    self.directional[name] = directional_reference(
+                        problem.forward, list(problem.inputs.values()), problem.cotangent, self.index(name))
+                except Exception as exc:  # noqa: BLE001 - user code: this input's rows say why
+                    self._failed[name] = _failure(name, exc)
             else:
-                self.full(name)
+                try:
+                    self.full(name)
+                except CaseError:
+                    pass  # kept in _failed: this input's rows say why, the other inputs go on
 
     def index(self, name: str) -> int:
         return list(self.problem.inputs).index(name)
@@ -58,13 +69,22 @@ class References:
         return name in self.directional
 
     def full(self, name: str) -> Reference:
-        """The element-wise reference of `name`, computed the first time it is asked for."""
+        """The element-wise reference of `name`, computed the first time it is asked for; a CaseError
+        (the same one every time) where it cannot be had."""
+        if name in self._failed:
+            raise self._failed[name]
         if name not in self._full:
             problem = self.problem
-            reference = reference_vjp(problem.forward, list(problem.inputs.values()), problem.cotangent,
-                                      self.index(name), step_scale=self.step_scale)
+            try:
+                reference = reference_vjp(problem.forward, list(problem.inputs.values()), problem.cotangent,
+                                          self.index(name), step_scale=self.step_scale)
+            except Exception as exc:  # user code: this input's rows say why
+                self._failed[name] = _failure(name, exc)
+                raise self._failed[name] from exc
             if not np.all(np.isfinite(reference.value)):
-                raise CaseError(f"the reference for {name} is not finite: the forward is undefined near the point")
+                self._failed[name] = CaseError(f"the reference for {name} is not finite: the forward is undefined "
+                                               "near the point")
+                raise self._failed[name]
             self._full[name] = reference
         return self._full[name]
 
@@ -75,3 +95,10 @@ class References:
             problem = self.problem
             self._jvp[name] = reference_jvp(problem.forward, list(problem.inputs.values()), self.index(name), tangent)
         return tangent, self._jvp[name]
+
+
+def _failure(name: str, exc: Exception) -> CaseError:
+    """Why the reference of input `name` cannot be had, as one line that names it."""
+    if isinstance(exc, OutsideDomain):
+        return CaseError(f"the finite-difference reference failed: {exc.describe(name)}")
+    return CaseError(f"the finite-difference reference for {name} failed: {type(exc).__name__}: {exc}")

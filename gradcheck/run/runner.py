@@ -180,7 +180,11 @@ def _reference_rows(case: Case, references: References) -> list[Comparison]:
         if references.is_fast(name):
             rows.append(fast.reference_row(references.directional[name], floor, **where))
             continue
-        reference = references.full(name)
+        try:
+            reference = references.full(name)
+        except CaseError as exc:  # this input's reference alone failed: the others still report
+            rows.append(comparison_for(Status.ERROR, str(exc), **where))
+            continue
         notes = [f"full reference by {reference.method}, {reference.evaluations:,} evaluations"
                  + (" (batched)" if reference.batched else "")
                  + (f", {reference.groups} proved groups of elements moved together" if reference.groups else "")]
@@ -271,9 +275,14 @@ def _expect_rows(case: Case, references: References) -> list[Comparison]:
     for name, answer in case.expect.items():
         if name not in case.wrt:
             continue
-        reference = references.full(name)
+        where = _where(case, EXPECT, name)
+        try:
+            reference = references.full(name)
+        except CaseError as exc:
+            rows.append(comparison_for(Status.ERROR, str(exc), **where))
+            continue
         as_reference = Reference.exact(np.array(answer, dtype=np.float64), reference.error)
-        rows.append(compare(reference.value, as_reference, tolerance, **_where(case, EXPECT, name)))
+        rows.append(compare(reference.value, as_reference, tolerance, **where))
     return rows
 
 
