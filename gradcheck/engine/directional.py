@@ -93,6 +93,9 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
     tangent = np.asarray(tangent, dtype=np.float64)
     with np.errstate(all="ignore"):
         f0 = np.asarray(forward(*inputs), dtype=np.float64)
+    if inputs[index].size == 0 or f0.size == 0:  # nothing moves, or nothing to move: J u is empty or 0
+        zero = np.zeros(f0.shape)
+        return Reference(value=zero, error=zero, lower=zero, upper=zero, kinks=0, evaluations=1, batched=False)
     evaluate = Evaluator(forward, inputs, index, f0.shape, DEFAULT_MEMORY_BYTES)
     evaluate.batched = False  # a handful of points: not worth proving a batched call
     best = Estimate.empty(f0.size)

@@ -10,13 +10,15 @@ import numpy as np
 
 
 def as_float(x):
-    """Return ``x`` as an ndarray with a floating dtype.
+    """Return ``x`` as an ndarray with a floating (or complex) dtype.
 
     Floating arrays keep their dtype (float32 stays float32); integer/bool
-    input is promoted to float64 so derivatives make sense.
+    input is promoted to float64 so derivatives make sense. Complex arrays stay
+    complex: the engine's complex step (Im f(x + ih)/h, exact to rounding) runs
+    through every op whose formula is complex-analytic, such as matmul and conv2d.
     """
     x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
+    if not np.issubdtype(x.dtype, np.inexact):
         x = x.astype(np.float64)
     return x
 

@@ -14,7 +14,12 @@ from gradcheck.cases import parse_cases
 from gradcheck.compare.comparison import Status
 from gradcheck.methods import Mode
 from gradcheck.ops import Op, get_op
-from gradcheck.ops.conv_geometry import explicit_pads, geometry, normalize_stride, positive_pair
+from gradcheck.ops.conv_geometry import (
+    explicit_pads,
+    geometry,
+    normalize_stride,
+    positive_pair,
+)
 from gradcheck.reports.table import render_text
 from gradcheck.run.runner import RunOptions, run_case
 from tests.ops.shipped import installed_methods
