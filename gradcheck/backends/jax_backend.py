@@ -28,7 +28,7 @@ def _jax():
     return jax
 
 
-def _x64_enabled():
+def x64_enabled():
     """JAX's scoped 64-bit switch, wherever this JAX version keeps it."""
     try:
         from jax import enable_x64
@@ -62,7 +62,7 @@ class JaxAdapter:
         """Inside: the native forward and the inputs as arrays in the case dtype on the device."""
         jax = _jax()
         device = _device(jax, task.device)
-        precision = _x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
+        precision = x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
         with precision, jax.default_device(device):
             dtype = _dtype(jax, task.dtype)
             forward = task.native(jax)
