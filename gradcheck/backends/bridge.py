@@ -92,7 +92,3 @@ def _jax_call(native, cached, arrays, batched: int | None):
         return map_outputs(lambda t: np.asarray(t), output)
 
 
-def is_floating(array: Any) -> bool:
-    return np.issubdtype(np.asarray(array).dtype, np.floating)
-
-

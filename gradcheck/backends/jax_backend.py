@@ -17,7 +17,7 @@ import contextlib
 import numpy as np
 
 from gradcheck.backends import BackendSkip, Task
-from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
+from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output, is_floating
 
 FRAMEWORK = "jax"
 
@@ -72,7 +72,7 @@ class JaxAdapter:
                 # as written (jit would reject Python control flow that vjp and jvp accept).
                 forward = jax.jit(forward)
             # Exact casts: the inputs were rounded through the case dtype already.
-            arrays = [jax.device_put(jax.numpy.asarray(value, dtype=dtype), device)
+            arrays = [jax.device_put(jax.numpy.asarray(value, dtype=dtype if is_floating(value) else None), device)
                       for value in task.inputs]
             yield jax, forward, arrays
 

@@ -23,7 +23,8 @@ class BuiltModule:
 
     def __init__(self, case: Case, cls: Callable, sample: Sequence[Any], sample_kwargs: dict):
         self.case, self.cls, self.framework = case, cls, case.framework
-        self.seed = case.rng_seed if case.rng_seed is not None else stable_seed(case.name, "module")
+        # Within 2**32: keras.utils.set_random_seed hands it to numpy.random.seed.
+        self.seed = case.rng_seed if case.rng_seed is not None else stable_seed(case.name, "module") % 2**32
         self.sample, self.sample_kwargs = list(sample), sample_kwargs
         self._instances: dict[str, Any] = {}
         self.names, self.values = self._parameters(self.instance(case.dtype))

@@ -14,6 +14,8 @@ import numpy as np
 
 from gradcheck.backends import Task
 from gradcheck.backends.bridge import numpy_function
+from gradcheck.backends.framework import installed
+from gradcheck.backends.tensorflow_backend import import_tensorflow
 from gradcheck.cases import expr as expr_language
 from gradcheck.cases.generators import DEFAULT_MAX_ELEMENTS, CaseError, build_array, stable_seed
 from gradcheck.cases.imports import resolve_import
@@ -130,6 +132,8 @@ class _UserCode:
 
 def _user_code(case: Case, input_leaves: Mapping[str, np.ndarray]) -> _UserCode:
     folder = case.folder
+    if "tensorflow" in case.frameworks and installed("tensorflow"):
+        import_tensorflow()  # quietly, before a user's module imports it with its start-up noise
     if case.module is not None:
         cls = resolve_import(case.module, folder)
         sample = CallPlan(case, tuple(input_leaves)).arguments(list(input_leaves.values()))
