@@ -35,10 +35,13 @@ def _console() -> Console:
 def _load(paths: tuple[str, ...], keyword: str | None):
     from gradcheck.cases import CaseFileError, load_cases
 
+    notes: list[str] = []
     try:
-        cases = load_cases(paths or ("cases",))
+        cases = load_cases(paths or ("cases",), notes=notes)
     except CaseFileError as exc:
         raise UsageError(str(exc)) from None
+    for note in notes:  # YAML that is not a case file (a CI workflow), passed over
+        click.echo(note, err=True)
     if keyword:
         cases = [case for case in cases if keyword in case.name]
     if not cases:

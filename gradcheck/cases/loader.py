@@ -29,6 +29,11 @@ from gradcheck.tolerance import DTYPES, ToleranceOverride
 # ---------------------------------------------------------------- files
 
 
+# Folders of tools, not of cases: a virtual environment alone holds hundreds of YAML files.
+SKIPPED_FOLDERS = frozenset({".git", ".venv", "venv", "node_modules", "site-packages", "__pycache__",
+                             ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+
+
 def find_case_files(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     """(file, named) pairs: files as given (named: True); folders walked recursively for
     *.yaml/*.yml, sorted (named: False)."""
@@ -36,9 +41,11 @@ def find_case_files(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                (p, False) for p in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-            )
+            found.extend((p, False) for p in sorted(
+                p for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and p.is_file()
+                and not SKIPPED_FOLDERS.intersection(p.relative_to(path).parts[:-1])
+            ))
         elif path.is_file():
             found.append((path, True))
         else:
