@@ -84,7 +84,10 @@ def load_file(path: str | Path, *, must_be_cases: bool = True, notes: list[str] 
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseFileError(file, None, f"cannot read: {exc}") from None
     document = _read_yaml(text, file)
-    if not must_be_cases and not is_case_document(document):
+    if document is not None and not is_case_document(document):
+        if must_be_cases:
+            raise CaseFileError(file, 1, "not a case file: no top-level 'cases:' list and no case mapping "
+                                "(a mapping with 'inputs' and a forward such as 'op', 'function' or 'torch')")
         if notes is not None:
             notes.append(f"note: {file} is not a case file (no top-level 'cases:' list or case mapping); passed over")
         return []
