@@ -79,9 +79,12 @@ def check(
     specs = tuple(_input_spec(k, v) for k, v in inputs.items())
     leaves = {path: spec for node in specs for path, spec in node.leaves()}
     floating = tuple(path for path, spec in leaves.items() if spec.floating)
-    unknown = set(wrt or ()) - set(floating)
+    unknown = set(wrt or ()) - set(leaves)
     if unknown:
-        raise ValueError(f"wrt names {sorted(unknown)} are not floating inputs ({', '.join(floating)})")
+        raise ValueError(f"wrt names {sorted(unknown)} are not inputs ({', '.join(leaves)})")
+    integer = set(wrt or ()) - set(floating)
+    if integer:
+        raise ValueError(f"wrt names {sorted(integer)} are integer or boolean inputs, never differentiated")
     case = Case(
         name=name or getattr(function or next(iter(frameworks.values())), "__name__", "function"),
         file="<python>", line=0,
