@@ -12,7 +12,9 @@ import torch
 class MixoutFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, target, p):
-        mask = (torch.rand_like(w) < p).to(w.dtype)
+        # Drawn in float64 whatever w's dtype: torch.rand draws a different stream per dtype, and a
+        # float32 run must see the mask the float64 reference saw.
+        mask = (torch.rand(w.shape, dtype=torch.float64, device=w.device) < p).to(w.dtype)
         ctx.save_for_backward(mask)
         ctx.p = p
         return (mask * target + (1 - mask) * w - p * target) / (1 - p)
