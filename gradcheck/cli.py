@@ -211,7 +211,7 @@ def list_cases(paths, keyword) -> None:
     for header in ("case", "defined by", "inputs", "wrt", "dtype", "methods", "where"):
         table.add_column(header, no_wrap=True)
     for case in cases:
-        source = f"op {case.op}" if case.op else f"expr {case.expr.source}" if case.expr else f"function {case.function}"
+        source = case.definition
         methods = reported_methods(case, RunOptions())
         status = f" [skip: {case.skip}]" if case.skip else f" [xfail: {case.xfail}]" if case.xfail else ""
         table.add_row(case.name, source, ", ".join(case.input_names), ", ".join(case.wrt), case.dtype,

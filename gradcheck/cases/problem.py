@@ -17,7 +17,12 @@ from gradcheck.backends.bridge import numpy_function
 from gradcheck.backends.framework import installed
 from gradcheck.backends.tensorflow_backend import import_tensorflow
 from gradcheck.cases import expr as expr_language
-from gradcheck.cases.generators import DEFAULT_MAX_ELEMENTS, CaseError, build_array, stable_seed
+from gradcheck.cases.generators import (
+    DEFAULT_MAX_ELEMENTS,
+    CaseError,
+    build_array,
+    stable_seed,
+)
 from gradcheck.cases.imports import resolve_import
 from gradcheck.cases.modules import BuiltModule
 from gradcheck.cases.native import ALL, CallPlan, output_entries, output_label
@@ -141,14 +146,18 @@ def _user_code(case: Case, input_leaves: Mapping[str, np.ndarray]) -> _UserCode:
         plan = CallPlan(case, tuple(input_leaves), module.names)
         return _UserCode(plan, {case.framework: module.function}, None, None, module.values)
     plan = CallPlan(case, tuple(input_leaves))
-    factories = {framework: (lambda path: lambda module: resolve_import(path, folder))(path)
-                 for framework, path in case.framework_functions.items()}
+    factories = {framework: _importer(path, folder) for framework, path in case.framework_functions.items()}
     if case.function is None:
         return _UserCode(plan, factories, None, None)
     params = dict(case.params)
     hand_vjp = resolve_import(case.vjp, folder) if case.vjp else None
     return _UserCode(plan, factories, resolve_import(case.function, folder),
                      (lambda *xs: hand_vjp(*xs, **params)) if hand_vjp else None)
+
+
+def _importer(path: Any, folder: str | None) -> Callable[[Any], Callable]:
+    """A factory that imports a framework function once its framework is imported."""
+    return lambda _framework_module: resolve_import(path, folder)
 
 
 def _numpy_forward(case: Case, code: _UserCode, leaves: Mapping[str, np.ndarray], key: Any) -> Callable:

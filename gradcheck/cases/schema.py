@@ -132,6 +132,21 @@ class Case:
         return "function" if self.function is not None else "native"
 
     @property
+    def definition(self) -> str:
+        """What defines the forward, in words: `op sigmoid`, `torch sparsemax:sparsemax`, ..."""
+        match self.kind:
+            case "op":
+                return f"op {self.op}"
+            case "expr":
+                return f"expr {self.expr.source}"
+            case "module":
+                return f"module {self.module} ({self.framework})"
+            case "function":
+                return f"function {self.function}"
+        framework = self.reference_framework
+        return f"{framework} {self.framework_functions[framework]}"
+
+    @property
     def user_code(self) -> bool:
         """The forward is the user's own code (not our lowering): not traced, no forward mode by default."""
         return self.kind in ("function", "native", "module")

@@ -61,6 +61,6 @@ def test_the_shipped_cases_run_from_another_folder(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "gradcheck", "run", str(REPO / "cases" / "custom"),
                              "--method", "numeric", "--method", "torch"],
-                            cwd="/", env=env, capture_output=True, text=True, timeout=600)
+                            cwd="/", env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 failed" in result.stdout and "0 errors" in result.stdout
