@@ -45,39 +45,78 @@ class Result:
 
 
 def check(
-    function: Callable, inputs: Mapping[str, Any], *, vjp: Callable | None = None,
+    function: Callable | None = None, inputs: Mapping[str, Any] | None = None, *,
+    vjp: Callable | None = None,
     torch: Callable | None = None, tensorflow: Callable | None = None, jax: Callable | None = None,
     cotangent: Any = None, wrt: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
     dtype: str = "float64", rtol: float | None = None, atol: float | None = None,
     expect: Mapping[str, Any] | None = None, methods: Sequence[str] | None = None,
     name: str | None = None, options: RunOptions | None = None,
+    args: Sequence[str] | None = None, rng_seed: int | None = None, reference: str | None = None,
 ) -> Result:
     """Check the gradients of `function(*inputs.values(), **params)`.
 
     `vjp(*inputs, cotangent, **params)` returns one gradient per input (None
     where not differentiated); `torch=`, `tensorflow=`, `jax=` take the same
-    function written in that framework, whose own backward is checked.
+    function written in that framework, whose own backward is checked. Without
+    a NumPy `function`, the reference differentiates the framework function's
+    own forward (`reference=` picks one when several are given).
+
+    An input may be a nested dict (a pytree: its leaves are named by dotted path)
+    or an integer or boolean array (passed through, never differentiated). A
+    tuple or dict `cotangent` gives one cotangent per output (None leaves one out).
+    `args` fixes the positional call order over input and param names.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if not inputs:
         raise ValueError("inputs must name at least one input")
-    names = tuple(inputs)
-    unknown = set(wrt or ()) - set(names)
-    if unknown:
-        raise ValueError(f"wrt names {sorted(unknown)} are not inputs ({', '.join(names)})")
     frameworks = {k: v for k, v in (("torch", torch), ("tensorflow", tensorflow), ("jax", jax)) if v is not None}
+    if function is None and not frameworks:
+        raise ValueError("check needs a forward: a NumPy function, or torch=, tensorflow= or jax=")
+    if reference is not None and reference not in frameworks:
+        raise ValueError(f"reference must name a framework function given ({', '.join(frameworks)})")
+    specs = tuple(_input_spec(k, v) for k, v in inputs.items())
+    leaves = {path: spec for node in specs for path, spec in node.leaves()}
+    floating = tuple(path for path, spec in leaves.items() if spec.floating)
+    unknown = set(wrt or ()) - set(leaves)
+    if unknown:
+        raise ValueError(f"wrt names {sorted(unknown)} are not inputs ({', '.join(leaves)})")
+    integer = set(wrt or ()) - set(floating)
+    if integer:
+        raise ValueError(f"wrt names {sorted(integer)} are integer or boolean inputs, never differentiated")
     case = Case(
-        name=name or getattr(function, "__name__", "function"), file="<python>", line=0,
-        function=function, vjp=vjp, framework_functions=MappingProxyType(frameworks),
-        inputs=tuple(InputSpec(name=k, line=0, literal=np.asarray(v, dtype=np.float64).tolist())
-                     for k, v in inputs.items()),
-        params=MappingProxyType(dict(params or {})),
-        cotangent=None if cotangent is None else InputSpec(
-            name="cotangent", line=0, literal=np.asarray(cotangent, dtype=np.float64).tolist()),
-        wrt=tuple(wrt) if wrt else names, dtype=dtype,
+        name=name or getattr(function or next(iter(frameworks.values())), "__name__", "function"),
+        file="<python>", line=0,
+        function=function, vjp=vjp, framework_functions=MappingProxyType(frameworks), reference=reference,
+        args=tuple(args) if args else None, rng_seed=rng_seed, inputs=specs,
+        params=MappingProxyType(dict(params or {})), cotangent=_cotangent_spec(cotangent),
+        wrt=tuple(wrt) if wrt else floating, wrt_declared=bool(wrt), dtype=dtype,
         methods=tuple(methods) if methods else None,
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
         expect=MappingProxyType({k: np.asarray(v, dtype=np.float64).tolist() for k, v in (expect or {}).items()}),
     )
     return Result(tuple(run_case(case, options or RunOptions())))
+
+
+def _input_spec(name: str, value: Any) -> InputSpec:
+    """A dict is a pytree node; an integer or boolean array keeps its dtype; the rest is float."""
+    if isinstance(value, Mapping):
+        return InputSpec(name=name, line=0, children=tuple(_input_spec(k, v) for k, v in value.items()))
+    array = np.asarray(value)
+    if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
+        dtype = "bool" if array.dtype == np.bool_ else "int64"
+        return InputSpec(name=name, line=0, literal=array.tolist(), dtype=dtype)
+    return InputSpec(name=name, line=0, literal=np.asarray(value, dtype=np.float64).tolist())
+
+
+def _cotangent_spec(cotangent: Any) -> Any:
+    """One array; or, as a tuple or dict, one per output (None: leave that output out)."""
+    def one(value):
+        return None if value is None else InputSpec(
+            name="cotangent", line=0, literal=np.asarray(value, dtype=np.float64).tolist())
+    if isinstance(cotangent, tuple):
+        return tuple(one(v) for v in cotangent)
+    if isinstance(cotangent, Mapping):
+        return {str(k): one(v) for k, v in cotangent.items()}
+    return one(cotangent)

@@ -255,7 +255,7 @@ def list_cases(paths, keywords) -> None:
     for header in ("case", "defined by", "inputs", "wrt", "dtype", "methods", "where"):
         table.add_column(header, no_wrap=True)
     for case in cases:
-        source = f"op {case.op}" if case.op else f"expr {case.expr.source}" if case.expr else f"function {case.function}"
+        source = case.definition
         methods = [m for m in reported_methods(case, RunOptions())
                    if keyword is None or keyword.matches((case.name, m))]
         status = f" [skip: {case.skip}]" if case.skip else f" [xfail: {case.xfail}]" if case.xfail else ""

@@ -174,8 +174,11 @@ class CaseFile(pytest.File):
         from gradcheck.cases import CaseFileError, load_file
         from gradcheck.run.runner import reported_methods
 
+        # A YAML file met while walking a folder that is not a case file (a CI workflow, a
+        # config) gives no items; one named on the command line must be a case file.
+        named = any(Path(arg.split("::")[0]).resolve() == self.path.resolve() for arg in self.config.args)
         try:
-            cases = load_file(self.path)
+            cases = load_file(self.path, must_be_cases=named)
         except CaseFileError as exc:
             raise self.CollectError(str(exc)) from None
         options = run_options(self.config)

@@ -39,10 +39,13 @@ def load_selected(paths: tuple[str, ...], keyword):
     from gradcheck.cases import CaseFileError, load_cases
     from gradcheck.run.runner import RunOptions, reported_methods
 
+    notes: list[str] = []
     try:
-        cases = load_cases(paths or ("cases",))
+        cases = load_cases(paths or ("cases",), notes=notes)
     except CaseFileError as exc:
         raise UsageError(str(exc)) from None
+    for note in notes:  # YAML that is not a case file (a CI workflow), passed over
+        click.echo(note, err=True)
     if keyword is not None:
         cases = [case for case in cases
                  if any(keyword.matches((case.name, m)) for m in reported_methods(case, RunOptions()))]

@@ -113,3 +113,36 @@ def test_bad_arguments_raise_clearly():
         gradcheck.check(f.sigmoid, {"x": X}, dtype="float8")
     with pytest.raises(ValueError, match="not inputs"):
         gradcheck.check(f.sigmoid, {"x": X}, wrt=["y"])
+
+
+def test_a_framework_function_alone_with_integer_targets_and_two_outputs():
+    torch = pytest.importorskip("torch")
+
+    def loss(logits, target):  # d/dlogits of mean cross-entropy: (softmax - onehot) / N
+        return torch.nn.functional.cross_entropy(logits, target)
+
+    logits, target = np.random.default_rng(0).normal(size=(4, 3)), np.array([0, 2, 1, 1])
+    result = gradcheck.check(torch=loss, inputs={"logits": logits, "target": target})
+    assert result.passed, result
+    assert {c.input for c in result.comparisons} == {"logits"}  # the int64 target is passed through
+
+    class Doubled(torch.autograd.Function):  # (sin x, 2 cos x) whose backward drops the second output
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.sin(x), 2 * torch.cos(x)
+
+        @staticmethod
+        def backward(ctx, g_sin, g_cos):
+            (x,) = ctx.saved_tensors
+            return g_sin * torch.cos(x)
+
+    wrong = gradcheck.check(torch=Doubled.apply, inputs={"x": np.linspace(0.1, 1.0, 4)})
+    assert [c.path.rsplit(" › [", 1)[0] for c in wrong.failures] == ["apply › torch › x › out[1]"]
+    left_out = gradcheck.check(torch=Doubled.apply, inputs={"x": np.linspace(0.1, 1.0, 4)},
+                               cotangent=(np.ones(4), None))
+    assert left_out.passed, left_out
+    with pytest.raises(ValueError, match="integer or boolean inputs"):
+        gradcheck.check(torch=loss, inputs={"logits": logits, "target": target}, wrt=["target"])
+    with pytest.raises(ValueError, match="needs a forward"):
+        gradcheck.check(inputs={"x": logits})

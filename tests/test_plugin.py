@@ -216,3 +216,37 @@ def test_the_plugin_module_imports_nothing_heavy():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+REAL_SUBSET = """\
+cases:
+  - name: clip-gradient
+    jax: clip_jax:clip_gradient
+    args: [lo, hi, x]
+    params: {lo: -10.0, hi: 10.0}
+    inputs: {x: {shape: [8], dist: normal}}
+  - name: mlp-params-pytree
+    jax: clip_jax:mlp
+    inputs:
+      params:
+        dense: {kernel: {shape: [3, 4]}, bias: {shape: [4]}}
+        out: {kernel: {shape: [4, 2]}}
+      x: {shape: [5, 3]}
+"""
+
+
+@pytest.mark.slow
+def test_code_as_written_collects_and_passes_serially_and_under_xdist(pytester, monkeypatch):
+    # A JAX function alone with args:, and one of a pytree, from a subset of cases/real; the
+    # workflow file beside them is passed over, whether pytest walks the folder or xdist does.
+    pytest.importorskip("jax")
+    pytest.importorskip("xdist")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "clip_jax.py").write_text((REPO / "cases" / "real" / "clip_jax.py").read_text())
+    (pytester.path / "cases" / "real.yaml").write_text(REAL_SUBSET)
+    (pytester.path / ".github" / "workflows").mkdir(parents=True)
+    (pytester.path / ".github" / "workflows" / "ci.yml").write_text("name: CI\non: [push]\njobs: {}\n")
+    for extra in ((), ("-n", "2")):
+        result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:cacheprovider", "--gradcheck", ".", *extra)
+        result.assert_outcomes(passed=4)  # numeric and jax for each case

@@ -33,6 +33,12 @@ def installed(package: str) -> bool:
         return False
 
 
+def is_floating(array: np.ndarray) -> bool:
+    """Floating inputs are cast to the case dtype; integer and boolean ones (class targets, masks,
+    indices) pass through as the framework's integer tensors, never differentiated."""
+    return np.issubdtype(np.asarray(array).dtype, np.floating)
+
+
 def check_output(output: Any, task: Task, framework: str) -> None:
     """The framework forward must give one tensor of the NumPy forward's shape."""
     shape = getattr(output, "shape", None)  # every framework tensor has one; other values do not

@@ -17,7 +17,12 @@ import contextlib
 import numpy as np
 
 from gradcheck.backends import BackendSkip, Task
-from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
+from gradcheck.backends.framework import (
+    ForwardMode,
+    ReverseMode,
+    check_output,
+    is_floating,
+)
 
 FRAMEWORK = "jax"
 
@@ -28,7 +33,7 @@ def _jax():
     return jax
 
 
-def _x64_enabled():
+def x64_enabled():
     """JAX's scoped 64-bit switch, wherever this JAX version keeps it."""
     try:
         from jax import enable_x64
@@ -62,7 +67,7 @@ class JaxAdapter:
         """Inside: the native forward and the inputs as arrays in the case dtype on the device."""
         jax = _jax()
         device = _device(jax, task.device)
-        precision = _x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
+        precision = x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
         with precision, jax.default_device(device):
             dtype = _dtype(jax, task.dtype)
             forward = task.native(jax)
@@ -72,7 +77,7 @@ class JaxAdapter:
                 # as written (jit would reject Python control flow that vjp and jvp accept).
                 forward = jax.jit(forward)
             # Exact casts: the inputs were rounded through the case dtype already.
-            arrays = [jax.device_put(jax.numpy.asarray(value, dtype=dtype), device)
+            arrays = [jax.device_put(jax.numpy.asarray(value, dtype=dtype if is_floating(value) else None), device)
                       for value in task.inputs]
             yield jax, forward, arrays
 

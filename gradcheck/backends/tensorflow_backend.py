@@ -20,7 +20,12 @@ import warnings
 import numpy as np
 
 from gradcheck.backends import BackendSkip, Task
-from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
+from gradcheck.backends.framework import (
+    ForwardMode,
+    ReverseMode,
+    check_output,
+    is_floating,
+)
 
 FRAMEWORK = "tensorflow"
 
@@ -78,6 +83,10 @@ def _dtype(tf, name: str):
     return {"float64": tf.float64, "float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}[name]
 
 
+def _tensor(tf, value: np.ndarray, dtype):
+    return tf.cast(tf.constant(value), dtype) if is_floating(value) else tf.constant(value)
+
+
 def _to_numpy(tf, tensor) -> np.ndarray:
     return tf.cast(tensor, tf.float64).numpy()
 
@@ -95,7 +104,7 @@ class TensorflowAdapter:
         tf, device, dtype, forward = self._setup(task)
         with tf.device(device):
             # Exact casts: the inputs were rounded through the case dtype already.
-            tensors = [tf.cast(tf.constant(value), dtype) for value in task.inputs]
+            tensors = [_tensor(tf, value, dtype) for value in task.inputs]
             wrt = [tensors[task.names.index(name)] for name in task.wrt]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 for tensor in wrt:
@@ -110,7 +119,7 @@ class TensorflowAdapter:
     def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
         tf, device, dtype, forward = self._setup(task)
         with tf.device(device):
-            tensors = [tf.cast(tf.constant(value), dtype) for value in task.inputs]
+            tensors = [_tensor(tf, value, dtype) for value in task.inputs]
             along = tf.cast(tf.constant(tangent), dtype)
             with tf.autodiff.ForwardAccumulator(primals=tensors[index], tangents=along) as accumulator:
                 output = forward(*tensors)

@@ -13,7 +13,12 @@ import warnings
 import numpy as np
 
 from gradcheck.backends import BackendSkip, Task
-from gradcheck.backends.framework import ForwardMode, ReverseMode, check_output
+from gradcheck.backends.framework import (
+    ForwardMode,
+    ReverseMode,
+    check_output,
+    is_floating,
+)
 
 FRAMEWORK = "torch"
 
@@ -50,7 +55,8 @@ class TorchAdapter:
         torch = _torch()
         device, dtype = _device(torch, task.device), _dtype(torch, task.dtype)
         forward = task.native(torch)
-        tensors = [torch.as_tensor(value).to(device=device, dtype=dtype) for value in task.inputs]
+        tensors = [torch.as_tensor(value).to(device=device, dtype=dtype if is_floating(value) else None)
+                   for value in task.inputs]
         return torch, forward, tensors
 
     def vjp(self, task: Task) -> dict[str, np.ndarray | None]:

@@ -4,7 +4,7 @@ line and key of any defect (with the closest known key for a typo). Nothing runs
 from __future__ import annotations
 
 import difflib
-import re
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable
@@ -12,16 +12,15 @@ from typing import Any, Iterable
 from gradcheck.cases import expr as expr_language
 from gradcheck.cases.schema import (
     CASE_KEYS,
-    GENERATOR_KEYS,
     IMPORT_PATH,
     MAX_FILE_BYTES,
+    MODULE_FRAMEWORKS,
     NAME_PATTERN,
     TOLERANCE_KEYS,
     Case,
     CaseFileError,
-    Generator,
-    InputSpec,
 )
+from gradcheck.cases.specs import Reader, check_literal, parse_cotangent, parse_inputs
 from gradcheck.cases.yamlfile import LineDict, YamlError, load_yaml
 from gradcheck.methods import METHODS, REVERSE_MODE
 from gradcheck.ops import OPS
@@ -30,28 +29,40 @@ from gradcheck.tolerance import DTYPES, ToleranceOverride
 # ---------------------------------------------------------------- files
 
 
-def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; folders walked recursively for *.yaml/*.yml, sorted."""
-    found: list[Path] = []
+# Folders of tools, not of cases: a virtual environment alone holds hundreds of YAML files.
+SKIPPED_FOLDERS = frozenset({".git", ".venv", "venv", "node_modules", "site-packages", "__pycache__",
+                             ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+
+
+def find_case_files(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
+    """(file, named) pairs: files as given (named: True); folders walked recursively for
+    *.yaml/*.yml, sorted (named: False)."""
+    found: list[tuple[Path, bool]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-            )
+            found.extend((p, False) for p in sorted(
+                p for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and p.is_file()
+                and not SKIPPED_FOLDERS.intersection(p.relative_to(path).parts[:-1])
+            ))
         elif path.is_file():
-            found.append(path)
+            found.append((path, True))
         else:
             raise CaseFileError(str(raw), None, "no such file or folder")
     return found
 
 
-def load_cases(paths: Iterable[str | Path] = ("cases",)) -> list[Case]:
-    """Load every case under `paths`; names must be unique across the suite."""
+def load_cases(paths: Iterable[str | Path] = ("cases",), notes: list[str] | None = None) -> list[Case]:
+    """Load every case under `paths`; names must be unique across the suite.
+
+    A walked YAML file that is not a case file (a CI workflow, a config file) is passed
+    over, with a line in `notes`; a file named in `paths` must be a case file.
+    """
     cases: list[Case] = []
     seen: dict[str, Case] = {}
-    for path in find_case_files(paths):
-        for case in load_file(path):
+    for path, named in find_case_files(paths):
+        for case in load_file(path, must_be_cases=named, notes=notes):
             if case.name in seen:
                 first = seen[case.name]
                 raise CaseFileError(
@@ -63,7 +74,8 @@ def load_cases(paths: Iterable[str | Path] = ("cases",)) -> list[Case]:
     return cases
 
 
-def load_file(path: str | Path) -> list[Case]:
+def load_file(path: str | Path, *, must_be_cases: bool = True, notes: list[str] | None = None) -> list[Case]:
+    """The cases of one file, which know its folder (imports are resolved from there first)."""
     file = str(path)
     try:
         if Path(path).stat().st_size > MAX_FILE_BYTES:
@@ -71,132 +83,90 @@ def load_file(path: str | Path) -> list[Case]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseFileError(file, None, f"cannot read: {exc}") from None
-    return parse_cases(text, file)
+    document = _read_yaml(text, file)
+    if document is not None and not is_case_document(document):
+        if must_be_cases:
+            raise CaseFileError(file, 1, "not a case file: no top-level 'cases:' list and no case mapping "
+                                "(a mapping with 'inputs' and a forward such as 'op', 'function' or 'torch')")
+        if notes is not None:
+            notes.append(f"note: {file} is not a case file (no top-level 'cases:' list or case mapping); passed over")
+        return []
+    folder = str(Path(path).resolve().parent)
+    return [replace(case, folder=folder) for case in _cases_of(document, file)]
+
+
+def is_case_document(document: Any) -> bool:
+    """A top-level `cases:` list, or a mapping with a forward or inputs: what a case file holds.
+    (A GitHub workflow has `name:` too, but none of these.)"""
+    keys = ("cases", "inputs", *FORWARD_KEYS, *REVERSE_MODE)
+    return isinstance(document, LineDict) and any(key in document for key in keys)
 
 
 def parse_cases(text: str, file: str = "<string>") -> list[Case]:
+    return _cases_of(_read_yaml(text, file), file)
+
+
+def _read_yaml(text: str, file: str) -> Any:
     try:
-        document = load_yaml(text)
+        return load_yaml(text)
     except YamlError as exc:
         raise CaseFileError(file, exc.line, str(exc)) from None
+
+
+def _cases_of(document: Any, file: str) -> list[Case]:
     if document is None:
         return []
     if not isinstance(document, LineDict):
         raise CaseFileError(file, 1, "expected a case (a mapping) or a mapping with 'cases:'")
-    if "cases" in document:
-        extra = [key for key in document if key != "cases"]
-        if extra:
+    if "cases" not in document:
+        return [_parse_case(document, file, 1)]
+    extra = [key for key in document if key != "cases"]
+    if extra:
+        raise CaseFileError(
+            file, document.line_of(extra[0]),
+            f"unknown top-level key {extra[0]!r} beside 'cases' (only 'cases' is allowed there)",
+        )
+    entries = document["cases"]
+    if not isinstance(entries, list):
+        raise CaseFileError(file, document.line_of("cases"), "'cases' must be a list of cases")
+    names: dict[str, int] = {}
+    cases = []
+    for entry in entries:
+        case = _parse_case(entry, file, document.line_of("cases"))
+        if case.name in names:
             raise CaseFileError(
-                file, document.line_of(extra[0]),
-                f"unknown top-level key {extra[0]!r} beside 'cases' (only 'cases' is allowed there)",
+                file, case.line,
+                f"duplicate case name {case.name!r} (first on line {names[case.name]})",
             )
-        entries = document["cases"]
-        if not isinstance(entries, list):
-            raise CaseFileError(file, document.line_of("cases"), "'cases' must be a list of cases")
-        names: dict[str, int] = {}
-        cases = []
-        for entry in entries:
-            case = _parse_case(entry, file, document.line_of("cases"))
-            if case.name in names:
-                raise CaseFileError(
-                    file, case.line,
-                    f"duplicate case name {case.name!r} (first on line {names[case.name]})",
-                )
-            names[case.name] = case.line
-            cases.append(case)
-        return cases
-    return [_parse_case(document, file, 1)]
+        names[case.name] = case.line
+        cases.append(case)
+    return cases
 
 
 # ---------------------------------------------------------------- one case
-
-
-class _Reader:
-    """Field access on one YAML mapping with errors that carry file:line:key."""
-
-    def __init__(self, mapping: LineDict, file: str, what: str):
-        self.mapping, self.file, self.what = mapping, file, what
-
-    def fail(self, key: str | None, message: str) -> CaseFileError:
-        line = self.mapping.line_of(key) if key is not None else self.mapping.line
-        return CaseFileError(self.file, line, f"{self.what}: {message}")
-
-    def check_keys(self, known: Iterable[str]) -> None:
-        known = tuple(known)
-        for key in self.mapping:
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), known, n=1)
-                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-                raise self.fail(
-                    key, f"unknown key {key!r}{suggestion}; known keys: {', '.join(known)}"
-                )
-
-    def text(self, key: str, pattern: re.Pattern | None = None, what: str = "") -> str | None:
-        value = self.mapping.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"{key!r} must be a non-empty string")
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(key, f"{key!r} must be {what}, got {value!r}")
-        return value
-
-    def number(self, key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(key, f"{key!r} must be a number, got {value!r}")
-        return float(value)
 
 
 def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
     if not isinstance(entry, LineDict):
         raise CaseFileError(file, parent_line, f"each case must be a mapping, got {entry!r}")
     name = entry.get("name")
-    reader = _Reader(entry, file, f"case {name!r}" if isinstance(name, str) else "case")
+    reader = Reader(entry, file, f"case {name!r}" if isinstance(name, str) else "case")
     reader.check_keys(CASE_KEYS)
     if name is None:
         raise reader.fail(None, "missing 'name'")
     name = reader.text("name", NAME_PATTERN, "letters, digits, '_', '.' or '-'")
+    _check_one_forward(reader)
 
-    sources = [key for key in ("op", "expr", "function") if entry.get(key) is not None]
-    if len(sources) != 1:
-        message = (
-            "needs one of 'op', 'expr' or 'function'"
-            if not sources
-            else f"'op', 'expr' and 'function' are mutually exclusive (found {', '.join(sources)})"
-        )
-        raise reader.fail(sources[-1] if sources else None, message)
-
-    inputs = _parse_inputs(reader, expression=entry.get("expr") is not None)
+    is_expr = entry.get("expr") is not None
+    inputs = parse_inputs(reader, allow_structure=not is_expr)
     input_names = tuple(spec.name for spec in inputs)
-
-    op_name = reader.text("op")
     params = entry.get("params") or {}
     if not isinstance(params, dict):
         raise reader.fail("params", "'params' must be a mapping of keyword arguments")
+    op_name = reader.text("op")
     if op_name is not None:
-        if op_name not in OPS:
-            hint = difflib.get_close_matches(op_name, OPS, n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise reader.fail("op", f"unknown op {op_name!r}{suggestion}; built-in ops: {', '.join(OPS)}")
-        op = OPS[op_name]
-        try:
-            op.check_input_count(len(inputs))
-        except ValueError as exc:
-            raise reader.fail("inputs", str(exc)) from None
-        try:
-            params = op.check_params(params)
-        except ValueError as exc:
-            raise reader.fail("params", str(exc)) from None
-
-    parsed_expr = None
-    if entry.get("expr") is not None:
-        source = reader.text("expr")
-        if params:
-            raise reader.fail("params", "'params' applies to 'op' and 'function' cases, not 'expr'")
-        try:
-            parsed_expr = expr_language.parse(source, allowed_names=input_names)
-        except expr_language.ExprError as exc:
-            raise reader.fail("expr", f"invalid expression: {exc}") from None
+        params = _check_op(reader, op_name, inputs, params)
+    parsed_expr = _parse_expr(reader, inputs, params) if is_expr else None
 
     function = reader.text("function", IMPORT_PATH, "an import path 'module:attribute'")
     vjp = reader.text("vjp", IMPORT_PATH, "an import path 'module:attribute'")
@@ -207,27 +177,31 @@ def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
         for method in REVERSE_MODE
         if (path := reader.text(method, IMPORT_PATH, "an import path 'module:attribute'"))
     }
-    if framework_functions and function is None:
-        key = next(iter(framework_functions))
-        raise reader.fail(key, f"'{key}' needs a NumPy 'function' (the forward the reference differentiates)")
+    module, framework, init = _parse_module(reader, framework_functions)
+    reference = _parse_reference(reader, function, framework_functions)
 
-    wrt = _parse_name_list(reader, "wrt", input_names) or input_names
+    # A floating leaf (pytree leaves by dotted path) is differentiated by default; integer and
+    # boolean leaves are passed through. A module's parameters join once it is built.
+    leaves = tuple(leaf for spec in inputs for leaf in spec.leaves())
+    floating = tuple(path for path, spec in leaves if spec.floating)
+    declared = _parse_name_list(reader, "wrt", tuple(p for p, _ in leaves), open_names=module is not None)
+    for item in declared or ():
+        if item in dict(leaves) and not dict(leaves)[item].floating:
+            raise reader.fail("wrt", f"wrt: {item!r} is an integer or boolean input, never differentiated")
     methods = _parse_name_list(reader, "methods", METHODS)
 
     dtype = entry.get("dtype", "float64")
     if dtype not in DTYPES:
         raise reader.fail("dtype", f"unknown dtype {dtype!r}; one of {', '.join(DTYPES)}")
 
-    cotangent = None
-    if entry.get("cotangent") is not None:
-        cotangent = _parse_array_spec(reader, "cotangent", entry["cotangent"], entry.line_of("cotangent"),
-                                      shape_required=False)
-
-    expect = _parse_expect(reader, input_names)
+    expect = _parse_expect(reader, floating)
     return Case(
         name=name, file=file, line=entry.line, op=op_name, expr=parsed_expr,
         function=function, vjp=vjp, framework_functions=MappingProxyType(framework_functions),
-        inputs=inputs, params=MappingProxyType(dict(params)), cotangent=cotangent, wrt=wrt,
+        module=module, framework=framework, init=MappingProxyType(init), reference=reference,
+        args=_parse_args(reader, input_names, params), rng_seed=reader.natural("rng_seed"),
+        inputs=inputs, params=MappingProxyType(dict(params)), cotangent=parse_cotangent(reader),
+        wrt=declared or floating, wrt_declared=declared is not None,
         dtype=dtype, methods=methods, tolerance=_parse_tolerance(reader, "tolerance"),
         expect=MappingProxyType(expect),
         expect_tolerance=_parse_tolerance(reader, "expect_tolerance"),
@@ -236,90 +210,98 @@ def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
     )
 
 
-def _parse_inputs(reader: _Reader, *, expression: bool) -> tuple[InputSpec, ...]:
-    raw = reader.mapping.get("inputs")
-    if raw is None:
-        raise reader.fail(None, "missing 'inputs'")
-    if not isinstance(raw, LineDict) or not raw:
-        raise reader.fail("inputs", "'inputs' must be a non-empty mapping of name: value")
-    specs = []
-    for name, value in raw.items():
-        line = raw.line_of(name)
-        if not isinstance(name, str) or not name.isidentifier():
-            raise CaseFileError(reader.file, line, f"{reader.what}: input name {name!r} is not an identifier")
-        if expression and name in expr_language.FUNCTIONS:  # elsewhere an input may be named max
-            raise CaseFileError(reader.file, line, f"{reader.what}: input name {name!r} is a function name")
-        specs.append(_parse_array_spec(reader, f"inputs.{name}", value, line, shape_required=True, name=name))
-    return tuple(specs)
+FORWARD_KEYS = ("op", "expr", "function", "module")
 
 
-def _parse_array_spec(reader: _Reader, key: str, value: Any, line: int, *,
-                      shape_required: bool, name: str = "") -> InputSpec:
-    fail = lambda message: CaseFileError(reader.file, line, f"{reader.what}: {key}: {message}")  # noqa: E731
-    if isinstance(value, LineDict):
-        dist = value.get("dist", "normal")
-        if dist not in GENERATOR_KEYS:
-            raise fail(f"unknown dist {dist!r}; one of {', '.join(GENERATOR_KEYS)}")
-        sub = _Reader(value, reader.file, f"{reader.what}: {key}")
-        sub.check_keys(GENERATOR_KEYS[dist])
-        shape = value.get("shape")
-        if shape is None:
-            if shape_required:
-                raise sub.fail(None, "a generator needs 'shape', e.g. shape: [3, 4]")
-        elif isinstance(shape, int) and not isinstance(shape, bool):
-            shape = [shape]
-        if shape is not None and (
-            not isinstance(shape, list)
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-        ):
-            raise sub.fail("shape", f"'shape' must be a list of non-negative integers, got {shape!r}")
-        seed = value.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise sub.fail("seed", f"'seed' must be a non-negative integer, got {seed!r}")
-        defaults = {"mean": 0.0, "std": 1.0} if dist == "normal" else {"low": 0.0, "high": 1.0}
-        args = tuple(
-            (arg, sub.number(arg, value[arg]) if arg in value else default)
-            for arg, default in defaults.items()
-        )
-        if dist == "normal" and dict(args)["std"] < 0:
-            raise sub.fail("std", "'std' must be non-negative")
-        if dist == "uniform" and dict(args)["low"] > dict(args)["high"]:
-            raise sub.fail("low", "'low' must not exceed 'high'")
-        generator = Generator(
-            shape=tuple(shape) if shape is not None else None, dist=dist, args=args, seed=seed
-        )
-        return InputSpec(name=name, line=line, generator=generator)
+def _check_one_forward(reader: Reader) -> None:
+    """One forward: op, expr, function or module, or framework functions alone."""
+    sources = [key for key in FORWARD_KEYS if reader.mapping.get(key) is not None]
+    if len(sources) > 1:
+        raise reader.fail(sources[-1], f"'op', 'expr', 'function' and 'module' are mutually exclusive "
+                          f"(found {', '.join(sources)})")
+    if not sources and not any(reader.mapping.get(key) is not None for key in REVERSE_MODE):
+        raise reader.fail(None, "needs a forward: one of 'op', 'expr', 'function', 'module', "
+                          "or a framework function ('torch', 'tensorflow', 'jax')")
+    if sources and sources[0] in ("op", "expr"):
+        for key in REVERSE_MODE:
+            if reader.mapping.get(key) is not None:
+                raise reader.fail(key, f"'{key}' names a user's function; an '{sources[0]}' case has its own")
+
+
+def _check_op(reader: Reader, op_name: str, inputs, params: dict) -> dict:
+    if op_name not in OPS:
+        hint = difflib.get_close_matches(op_name, OPS, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise reader.fail("op", f"unknown op {op_name!r}{suggestion}; built-in ops: {', '.join(OPS)}")
+    op = OPS[op_name]
     try:
-        literal = _check_literal(value)
+        op.check_input_count(len(inputs))
     except ValueError as exc:
-        raise fail(str(exc)) from None
-    return InputSpec(name=name, line=line, literal=literal)
+        raise reader.fail("inputs", str(exc)) from None
+    try:
+        return op.check_params(params)
+    except ValueError as exc:
+        raise reader.fail("params", str(exc)) from None
 
 
-def _check_literal(value: Any) -> Any:
-    """A number or a rectangular nested list of numbers, as floats."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected a number or a (nested) list of numbers, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, list):
-        # An empty list is an array with no elements ([] has shape (0,), [[]] shape (1, 0)): every
-        # method passes it with "no elements", as torch's own samples with a 0 in the shape do.
-        items = [_check_literal(item) for item in value]
-        shapes = {_literal_shape(item) for item in items}
-        if len(shapes) > 1:
-            raise ValueError("a nested list must be rectangular (rows of equal length)")
-        return items
-    raise ValueError(f"expected a number or a (nested) list of numbers, got {value!r}")
+def _parse_expr(reader: Reader, inputs, params: dict) -> expr_language.Expr:
+    source = reader.text("expr")
+    if params:
+        raise reader.fail("params", "'params' applies to 'op' and 'function' cases, not 'expr'")
+    for spec in inputs:  # in an expression a name is either an input or a function, not both
+        if spec.name in expr_language.FUNCTIONS:
+            raise CaseFileError(reader.file, spec.line,
+                                f"{reader.what}: input name {spec.name!r} is a function name in 'expr'")
+    input_names = tuple(spec.name for spec in inputs)
+    try:
+        return expr_language.parse(source, allowed_names=input_names)
+    except expr_language.ExprError as exc:
+        raise reader.fail("expr", f"invalid expression: {exc}") from None
 
 
-def _literal_shape(value: Any) -> tuple[int, ...]:
-    if isinstance(value, list):
-        return (len(value), *(_literal_shape(value[0]) if value else ()))
-    return ()
+def _parse_module(reader: Reader, framework_functions: dict) -> tuple[str | None, str | None, dict]:
+    module = reader.text("module", IMPORT_PATH, "an import path 'module:attribute'")
+    framework, init = reader.mapping.get("framework"), reader.mapping.get("init") or {}
+    if module is None:
+        for key in ("framework", "init"):
+            if reader.mapping.get(key) is not None:
+                raise reader.fail(key, f"'{key}' goes with 'module'")
+        return None, None, {}
+    if framework not in MODULE_FRAMEWORKS:
+        raise reader.fail("framework" if framework else "module",
+                          f"'module' needs 'framework:', one of {', '.join(MODULE_FRAMEWORKS)}, got {framework!r}")
+    if framework_functions:
+        raise reader.fail(next(iter(framework_functions)), "a 'module' case is checked in its own framework")
+    if not isinstance(init, dict):
+        raise reader.fail("init", "'init' must be a mapping of constructor keywords")
+    return module, framework, dict(init)
 
 
-def _parse_name_list(reader: _Reader, key: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+def _parse_reference(reader: Reader, function, framework_functions: dict) -> str | None:
+    reference = reader.mapping.get("reference")
+    if reference is None:
+        return None
+    if function is not None:
+        raise reader.fail("reference", "'reference' picks a framework function; this case has a NumPy forward")
+    if reference not in framework_functions:
+        raise reader.fail("reference", f"'reference' must name one of this case's framework functions "
+                          f"({', '.join(framework_functions) or 'none'}), got {reference!r}")
+    return reference
+
+
+def _parse_args(reader: Reader, input_names: tuple[str, ...], params: dict) -> tuple[str, ...] | None:
+    """Positional call order over input and param names; every input must have a place."""
+    args = _parse_name_list(reader, "args", (*input_names, *params))
+    if args is not None:
+        missing = [name for name in input_names if name not in args]
+        if missing:
+            raise reader.fail("args", f"args: input(s) {', '.join(missing)} missing from the call order")
+    return args
+
+
+def _parse_name_list(reader: Reader, key: str, allowed: tuple[str, ...],
+                     open_names: bool = False) -> tuple[str, ...] | None:
+    """A list of known names (`open_names`: others allowed too, checked once the module is built)."""
     value = reader.mapping.get(key)
     if value is None:
         return None
@@ -328,7 +310,7 @@ def _parse_name_list(reader: _Reader, key: str, allowed: tuple[str, ...]) -> tup
     if not isinstance(value, list) or not value:
         raise reader.fail(key, f"'{key}' must be a non-empty list")
     for item in value:
-        if item not in allowed:
+        if not isinstance(item, str) or (item not in allowed and not open_names):
             hint = difflib.get_close_matches(str(item), allowed, n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise reader.fail(key, f"{key}: unknown name {item!r}{suggestion}; one of {', '.join(allowed)}")
@@ -337,13 +319,13 @@ def _parse_name_list(reader: _Reader, key: str, allowed: tuple[str, ...]) -> tup
     return tuple(value)
 
 
-def _parse_tolerance(reader: _Reader, key: str) -> ToleranceOverride | None:
+def _parse_tolerance(reader: Reader, key: str) -> ToleranceOverride | None:
     value = reader.mapping.get(key)
     if value is None:
         return None
     if not isinstance(value, LineDict):
         raise reader.fail(key, f"'{key}' must be a mapping like {{rtol: 1.0e-6, atol: 1.0e-9}}")
-    sub = _Reader(value, reader.file, f"{reader.what}: {key}")
+    sub = Reader(value, reader.file, f"{reader.what}: {key}")
     sub.check_keys(TOLERANCE_KEYS)
     levels = {}
     for name in TOLERANCE_KEYS:
@@ -355,7 +337,7 @@ def _parse_tolerance(reader: _Reader, key: str) -> ToleranceOverride | None:
     return ToleranceOverride(**levels)
 
 
-def _parse_expect(reader: _Reader, input_names: tuple[str, ...]) -> dict[str, Any]:
+def _parse_expect(reader: Reader, input_names: tuple[str, ...]) -> dict[str, Any]:
     value = reader.mapping.get("expect")
     if value is None:
         return {}
@@ -372,13 +354,13 @@ def _parse_expect(reader: _Reader, input_names: tuple[str, ...]) -> dict[str, An
                 f"{reader.what}: expect: {name!r} is not an input ({', '.join(input_names)})",
             )
         try:
-            expect[name] = _check_literal(answer)
+            expect[name] = check_literal(answer)
         except ValueError as exc:
             raise reader.fail("expect", f"expect.{name}: {exc}") from None
     return expect
 
 
-def _parse_reason(reader: _Reader, key: str) -> str | None:
+def _parse_reason(reader: Reader, key: str) -> str | None:
     value = reader.mapping.get(key)
     if value is None or value is False:
         return None

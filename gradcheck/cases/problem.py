@@ -1,4 +1,4 @@
-"""Case -> Problem: the arrays and callables one check works on.
+"""Case -> Problem: the arrays and callables one check works on, one Problem per checked output.
 
 Everything here may fail because of data or user code (a missing module, a
 shape mismatch, a forward that raises or returns NaN); such failures raise
@@ -7,45 +7,56 @@ CaseError, which fails this case only.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import math
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Hashable, Mapping
 
 import numpy as np
 
 from gradcheck.backends import Task
+from gradcheck.backends.bridge import numpy_function
+from gradcheck.backends.framework import installed
+from gradcheck.backends.tensorflow_backend import import_tensorflow
 from gradcheck.cases import expr as expr_language
-from gradcheck.cases.schema import Case, InputSpec
+from gradcheck.cases.generators import (
+    DEFAULT_MAX_ELEMENTS,
+    CaseError,
+    build_array,
+    stable_seed,
+)
+from gradcheck.cases.imports import resolve_import
+from gradcheck.cases.modules import BuiltModule
+from gradcheck.cases.native import ALL, CallPlan, output_entries, output_label
+from gradcheck.cases.outputs import checked_outputs
+from gradcheck.cases.schema import Case
 from gradcheck.dtypes import numpy_dtype
 from gradcheck.ops import OPS
 
-DEFAULT_MAX_ELEMENTS = 10_000_000
+__all__ = ["DEFAULT_MAX_ELEMENTS", "CaseError", "Problem", "build_array", "materialize",
+           "materialize_outputs", "resolve_import", "round_to", "stable_seed"]
 
-
-class CaseError(Exception):
-    """This case cannot be checked; the message says why."""
+# framework module -> forward(*tensors), for one output
+NativeFactory = Callable[[Any], Callable]
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One point to differentiate at, in float64, shared by every method.
+    """One point to differentiate at, in float64, shared by every method, for one output.
 
-    `inputs` are the case's values rounded through the case dtype, so that a
-    float32 framework and the float64 reference see the same point.
-    `forward(*inputs)` is the NumPy forward with params bound.
+    `inputs` are every leaf (pytree leaves by dotted path, then a module's parameters):
+    floating ones rounded through the case dtype, so that a float32 framework and the
+    float64 reference see the same point; integer and boolean ones in their own dtype.
+    `forward(*inputs)` is the NumPy forward of this problem's output, params bound.
     `numpy_vjp(*inputs, cotangent)` returns one gradient (or None) per input.
     """
 
-    case: Case
+    case: Case  # its wrt resolved: a module's parameters included
     inputs: Mapping[str, np.ndarray]
     cotangent: np.ndarray
     output: np.ndarray
     forward: Callable[..., np.ndarray]
     numpy_vjp: Callable[..., tuple] | None
+    natives: Mapping[str, NativeFactory] | None = None  # framework -> its forward of this output
+    output_name: str | None = None  # out[1], where the forward returns several outputs
 
     @property
     def wrt(self) -> tuple[str, ...]:
@@ -60,171 +71,195 @@ class Problem:
         return Task(
             names=tuple(self.inputs), inputs=tuple(self.inputs.values()), wrt=self.wrt,
             cotangent=self.cotangent, output_shape=self.output.shape, dtype=self.dtype, device=device,
-            native=None if framework is None else native_forward(self.case, framework),
-            traceable=self.case.kind != "function", numpy_vjp=self.numpy_vjp,
+            native=None if framework is None else self.natives[framework],
+            traceable=not self.case.user_code, numpy_vjp=self.numpy_vjp,
         )
 
 
-def stable_seed(*parts: str) -> int:
-    """A seed from text that is the same in every process (unlike hash())."""
-    digest = hashlib.sha256("/".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
 def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
-    """The float64 array of the values `array` takes in `dtype`."""
+    """The float64 array of the values `array` takes in `dtype` (integer arrays pass unchanged)."""
+    if not np.issubdtype(np.asarray(array).dtype, np.floating):
+        return np.asarray(array)
     try:
         return np.asarray(array, dtype=numpy_dtype(dtype)).astype(np.float64)
     except ImportError as exc:
         raise CaseError(str(exc)) from None
 
 
-def build_array(spec: InputSpec, case: Case, what: str, *, shape: tuple[int, ...] | None = None,
-                max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
-    """A literal as an array, or a generator's draw; the budget is checked first."""
-    if spec.generator is None:
-        return np.array(spec.literal, dtype=np.float64)
-    generator = spec.generator
-    shape = generator.shape if generator.shape is not None else shape
-    size = math.prod(shape)  # Python ints: no overflow before the check
-    if size > max_elements:
-        raise CaseError(
-            f"{case.file}:{spec.line}: {what} has shape {list(shape)} = {size:,} elements, over the "
-            f"budget of {max_elements:,} (raise it with --max-elements)"
-        )
-    seed = generator.seed if generator.seed is not None else stable_seed(case.name, what)
-    rng = np.random.default_rng(seed)
-    args = dict(generator.args)
-    if generator.dist == "normal":
-        return rng.normal(args["mean"], args["std"], size=shape)
-    return rng.uniform(args["low"], args["high"], size=shape)
-
-
-def resolve_import(path: str | Callable) -> Any:
-    """'package.module:attr.sub' -> the object; the current folder is importable.
-
-    A callable (from the Python API) is its own resolution.
-    """
-    if not isinstance(path, str):
-        return path
-    module_name, _, attribute = path.partition(":")
-    cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        target = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or whatever the user's module raises
-        raise CaseError(f"cannot import {module_name!r} for {path!r}: {type(exc).__name__}: {exc}") from None
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise CaseError(f"{path!r}: {module_name} has no attribute {attribute!r}") from None
-    if not callable(target):
-        raise CaseError(f"{path!r} is not callable")
-    return target
-
-
-def _numpy_callables(case: Case) -> tuple[Callable, Callable | None]:
-    """The NumPy forward and hand-written VJP of a case, params bound."""
+def _builtin_callables(case: Case) -> tuple[Callable, Callable]:
+    """The NumPy forward and VJP of an op or an expression, params bound."""
     params = dict(case.params)
     if case.op is not None:
         op = OPS[case.op]
         return (lambda *xs: op.forward(*xs, **params)), (lambda *xs: op.vjp(*xs, **params))
-    if case.expr is not None:
-        names, parsed, library = case.input_names, case.expr, expr_language.library("numpy")
+    names, parsed, library = case.input_names, case.expr, expr_language.library("numpy")
 
-        def forward(*xs):
-            return parsed.evaluate(dict(zip(names, xs)), library)
+    def forward(*xs):
+        return parsed.evaluate(dict(zip(names, xs)), library)
 
-        def vjp(*xs_and_cotangent):
-            *xs, cotangent = xs_and_cotangent
-            _, grads = expr_language.vjp(parsed, dict(zip(names, xs)), cotangent)
-            return tuple(grads.get(name) for name in names)
-
-        return forward, vjp
-    function = resolve_import(case.function)
-    hand_vjp = resolve_import(case.vjp) if case.vjp else None
-    return (
-        (lambda *xs: function(*xs, **params)),
-        (lambda *xs: hand_vjp(*xs, **params)) if hand_vjp else None,
-    )
+    def vjp(*xs_and_cotangent):
+        *xs, cotangent = xs_and_cotangent
+        _, grads = expr_language.vjp(parsed, dict(zip(names, xs)), cotangent)
+        return tuple(grads.get(name) for name in names)
+    return forward, vjp
 
 
-def native_forward(case: Case, framework: str) -> Callable[[Any], Callable]:
-    """The case's forward in `framework`, as a factory handed the imported module: f(*tensors), params bound.
-
-    A built-in op lowers through its registry entry, an expression is evaluated
-    with the framework's expression library, and a function case uses the user's
-    own framework function (its custom backward is what gets checked), imported
-    only when the factory runs: after the backend has imported the framework.
-    """
+def _builtin_native(case: Case, framework: str) -> NativeFactory:
+    """A built-in op lowers through its registry entry; an expression is evaluated with the framework's
+    expression library."""
     params = dict(case.params)
     if case.op is not None:
         lowered = OPS[case.op].lowering(framework)
         return lambda module: lambda *inputs: lowered(module, *inputs, **params)
-    if case.expr is not None:
-        names, parsed = case.input_names, case.expr
+    names, parsed = case.input_names, case.expr
 
-        def of_expression(module):
-            library = expr_language.library(framework)
-            return lambda *inputs: parsed.evaluate(dict(zip(names, inputs)), library)
-        return of_expression
-
-    def of_function(module):
-        function = resolve_import(case.framework_functions[framework])
-        return lambda *inputs: function(*inputs, **params)
-    return of_function
+    def of_expression(module):
+        library = expr_language.library(framework)
+        return lambda *inputs: parsed.evaluate(dict(zip(names, inputs)), library)
+    return of_expression
 
 
-def call_forward(forward: Callable, inputs: list[np.ndarray]) -> np.ndarray:
+@dataclass(frozen=True)
+class _UserCode:
+    """A case's own code: its call plan, how each framework's forward is made, and the NumPy forward
+    (the user's function, or the reference framework's forward run in float64 on the CPU)."""
+
+    plan: CallPlan
+    factories: Mapping[str, Callable[[Any], Callable]]  # framework -> module -> the function to call
+    numpy: Callable | None  # the NumPy-level function to call (arguments as the plan makes them)
+    vjp: Callable | None
+    parameters: tuple[np.ndarray, ...] = ()  # a module's parameter values, in the plan's order
+
+    def native(self, framework: str, key: Any) -> NativeFactory:
+        factory, plan = self.factories[framework], self.plan
+        return lambda module: plan.forward(factory(module), module, key)
+
+
+def _user_code(case: Case, input_leaves: Mapping[str, np.ndarray]) -> _UserCode:
+    folder = case.folder
+    if "tensorflow" in case.frameworks and installed("tensorflow"):
+        import_tensorflow()  # quietly, before a user's module imports it with its start-up noise
+    if case.module is not None:
+        cls = resolve_import(case.module, folder)
+        sample = CallPlan(case, tuple(input_leaves)).arguments(list(input_leaves.values()))
+        module = BuiltModule(case, cls, *sample)
+        plan = CallPlan(case, tuple(input_leaves), module.names)
+        return _UserCode(plan, {case.framework: module.function}, None, None, module.values)
+    plan = CallPlan(case, tuple(input_leaves))
+    factories = {framework: _importer(path, folder) for framework, path in case.framework_functions.items()}
+    if case.function is None:
+        return _UserCode(plan, factories, None, None)
+    params = dict(case.params)
+    hand_vjp = resolve_import(case.vjp, folder) if case.vjp else None
+    return _UserCode(plan, factories, resolve_import(case.function, folder),
+                     (lambda *xs: hand_vjp(*xs, **params)) if hand_vjp else None)
+
+
+def _importer(path: Any, folder: str | None) -> Callable[[Any], Callable]:
+    """A factory that imports a framework function once its framework is imported."""
+    return lambda _framework_module: resolve_import(path, folder)
+
+
+def _numpy_forward(case: Case, code: _UserCode, leaves: Mapping[str, np.ndarray], key: Any) -> Callable:
+    if code.numpy is not None:
+        return code.plan.forward(code.numpy, None, key)
+    framework = case.reference_framework
+    return numpy_function(framework, code.native(framework, key), [a.dtype for a in leaves.values()],
+                          [a.ndim for a in leaves.values()])
+
+
+def _output_arrays(output: Any) -> list[tuple[Hashable | None, np.ndarray]]:
     try:
-        with np.errstate(all="ignore"):
-            output = forward(*inputs)
-    except Exception as exc:
-        raise CaseError(f"the forward raised {type(exc).__name__}: {exc}") from None
-    try:
-        output = np.asarray(output, dtype=np.float64)
+        return [(key, np.asarray(value)) for key, value in output_entries(output)]
     except (TypeError, ValueError) as exc:
-        raise CaseError(f"the forward returned {type(output).__name__}, not an array: {exc}") from None
-    return output
+        raise CaseError(f"the forward returned {type(output).__name__}, not arrays: {exc}") from None
+
+
+def materialize_outputs(case: Case, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> list[Problem]:
+    """Build the inputs, evaluate the forward once, settle one cotangent per checked output."""
+    leaves = {path: round_to(build_array(spec, case, f"inputs.{path}", max_elements=max_elements), case.dtype)
+              for path, spec in case.leaf_specs}
+    if case.op is not None or case.expr is not None:
+        forward, vjp = _builtin_callables(case)
+        output = call_forward(forward, list(leaves.values()))
+        natives = {f: _builtin_native(case, f) for f in case.frameworks}
+        cotangents = checked_outputs(case, [(None, output)], max_elements)
+        return [_problem(case, leaves, output, cotangents[0][1], forward, vjp, natives, None)]
+    code = _user_code(case, leaves)
+    leaves.update({name: round_to(value, case.dtype) for name, value in zip(code.plan.parameters, code.parameters)})
+    case = _resolve_wrt(case, leaves)
+    entries = _output_arrays(call_forward(_numpy_forward(case, code, leaves, ALL), list(leaves.values()), raw=True))
+    problems = []
+    for key, cotangent in checked_outputs(case, entries, max_elements):
+        output = np.asarray(dict(entries)[key], dtype=np.float64)
+        problems.append(_problem(
+            case, leaves, output, cotangent, _numpy_forward(case, code, leaves, key),
+            _vjp_of_output(code.vjp, entries, key), {f: code.native(f, key) for f in case.frameworks},
+            output_label(key)))
+    return problems
 
 
 def materialize(case: Case, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Problem:
-    """Build the inputs, evaluate the forward once, settle the cotangent."""
-    inputs = {
-        spec.name: round_to(build_array(spec, case, f"inputs.{spec.name}", max_elements=max_elements),
-                            case.dtype)
-        for spec in case.inputs
-    }
-    forward, numpy_vjp = _numpy_callables(case)
-    output = call_forward(forward, list(inputs.values()))
+    """The Problem of a case's first checked output (its only one, for most cases)."""
+    return materialize_outputs(case, max_elements=max_elements)[0]
+
+
+def _resolve_wrt(case: Case, leaves: Mapping[str, np.ndarray]) -> Case:
+    """A module's parameters join the default wrt; a declared name must be a floating leaf."""
+    floating = tuple(name for name, value in leaves.items() if np.issubdtype(value.dtype, np.floating))
+    if not case.wrt_declared:
+        return replace(case, wrt=floating)
+    unknown = [name for name in case.wrt if name not in floating]
+    if unknown:
+        raise CaseError(f"{case.file}:{case.line_of('wrt')}: wrt: {', '.join(map(repr, unknown))} is not a "
+                        f"floating input or parameter (one of {', '.join(floating)})")
+    return case
+
+
+def _vjp_of_output(vjp: Callable | None, entries: list, key: Any) -> Callable | None:
+    """A hand-written VJP of a function of several outputs takes one cotangent per output (a tuple
+    or dict, as the function returns them): this output's, zeros for the others."""
+    if vjp is None or key is None:
+        return vjp
+
+    def of_one_output(*xs_and_cotangent):
+        *xs, cotangent = xs_and_cotangent
+        zeros = {k: np.zeros(np.shape(v)) for k, v in entries}
+        zeros[key] = cotangent
+        keys = [k for k, _ in entries]
+        structure = zeros if not isinstance(keys[0], int) else tuple(zeros[k] for k in keys)
+        return vjp(*xs, structure)
+    return of_one_output
+
+
+def call_forward(forward: Callable, inputs: list[np.ndarray], raw: bool = False) -> Any:
+    """The forward at the case's inputs: one float64 array (or, raw, whatever it returned)."""
+    try:
+        with np.errstate(all="ignore"):
+            output = forward(*inputs)
+    except CaseError:
+        raise
+    except Exception as exc:
+        raise CaseError(f"the forward raised {type(exc).__name__}: {exc}") from None
+    if raw:
+        return output
+    try:
+        return np.asarray(output, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CaseError(f"the forward returned {type(output).__name__}, not an array: {exc}") from None
+
+
+def _problem(case: Case, leaves: Mapping[str, np.ndarray], output: np.ndarray, cotangent: np.ndarray,
+             forward: Callable, vjp: Callable | None, natives: Mapping, name: str | None) -> Problem:
+    where = f"{name} of the forward" if name else "the forward"
     if not np.all(np.isfinite(output)):
         bad = np.argwhere(~np.isfinite(output))[0].tolist()
-        raise CaseError(f"the forward is not finite at the case's inputs (output{bad} = "
-                        f"{output[tuple(bad)]})")
-    if case.cotangent is None:
-        # z.backward() / tape.gradient(z, w) seed a scalar output with 1.0.
-        if output.ndim == 0:
-            cotangent = np.array(1.0)
-        else:
-            rng = np.random.default_rng(stable_seed(case.name, "cotangent"))
-            cotangent = rng.standard_normal(output.shape)
-    else:
-        cotangent = build_array(case.cotangent, case, "cotangent", shape=output.shape,
-                                max_elements=max_elements)
-    cotangent = round_to(cotangent, case.dtype)
-    if cotangent.shape != output.shape:
-        raise CaseError(
-            f"{case.file}:{case.line_of('cotangent')}: cotangent has shape {list(cotangent.shape)} "
-            f"but the output has shape {list(output.shape)}"
-        )
-    for name, answer in case.expect.items():
-        expected_shape = np.shape(answer)
-        if expected_shape != inputs[name].shape:
+        raise CaseError(f"{where} is not finite at the case's inputs (output{bad} = {output[tuple(bad)]})")
+    for input_name, answer in case.expect.items():
+        if np.shape(answer) != leaves[input_name].shape:
             raise CaseError(
-                f"{case.file}:{case.line_of('expect')}: expect.{name} has shape {list(expected_shape)} "
-                f"but input {name} has shape {list(inputs[name].shape)}"
+                f"{case.file}:{case.line_of('expect')}: expect.{input_name} has shape {list(np.shape(answer))} "
+                f"but input {input_name} has shape {list(leaves[input_name].shape)}"
             )
-    return Problem(case=case, inputs=inputs, cotangent=cotangent, output=output,
-                   forward=forward, numpy_vjp=numpy_vjp)
+    return Problem(case=case, inputs=leaves, cotangent=cotangent, output=output, forward=forward,
+                   numpy_vjp=vjp, natives=natives, output_name=name)

@@ -16,14 +16,20 @@ from gradcheck.ops import FRAMEWORKS, OPS
 from gradcheck.tolerance import ToleranceOverride
 
 CASE_KEYS = (
-    "name", "op", "expr", "function", "vjp", *REVERSE_MODE, "params", "inputs",
-    "cotangent", "wrt", "dtype", "methods", "tolerance", "expect", "expect_tolerance",
-    "skip", "xfail",
+    "name", "op", "expr", "function", "vjp", *REVERSE_MODE, "module", "framework", "init",
+    "reference", "args", "rng_seed", "params", "inputs", "cotangent", "wrt", "dtype", "methods",
+    "tolerance", "expect", "expect_tolerance", "skip", "xfail",
 )
 GENERATOR_KEYS = {
-    "normal": ("shape", "dist", "seed", "mean", "std"),
-    "uniform": ("shape", "dist", "seed", "low", "high"),
+    "normal": ("shape", "dist", "seed", "mean", "std", "support"),
+    "uniform": ("shape", "dist", "seed", "low", "high", "support"),
+    "integers": ("shape", "dist", "seed", "low", "high", "support"),
+    "spd": ("shape", "dist", "seed", "cond", "support"),
+    "symmetric": ("shape", "dist", "seed", "support"),
 }
+# Literal dtypes: floating literals follow the case dtype; these are passed through, never differentiated.
+INTEGER_DTYPES = ("int64", "int32", "bool")
+MODULE_FRAMEWORKS = ("torch", "tensorflow")
 TOLERANCE_KEYS = ("rtol", "atol")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -44,17 +50,42 @@ class Generator:
     """A seeded random array: numpy.random.default_rng(seed).<dist>(...)."""
 
     shape: tuple[int, ...]
-    dist: str  # "normal" | "uniform"
-    args: tuple[tuple[str, float], ...]  # (("mean", 0.0), ("std", 1.0)) or low/high
+    dist: str  # "normal" | "uniform" | "integers" | "spd" | "symmetric"
+    args: tuple[tuple[str, float], ...]  # (("mean", 0.0), ("std", 1.0)), low/high, cond
     seed: int | None  # None: derived from the case name
+    # Where the function is defined, (low, high) with None for unbounded: kept for `explore`, unused by run.
+    support: tuple[float | None, float | None] | None = None
+
+    @property
+    def integer(self) -> bool:
+        return self.dist == "integers"
 
 
 @dataclass(frozen=True)
 class InputSpec:
+    """One array (a literal or a generator), or a nested mapping of them (a pytree)."""
+
     name: str
     line: int
-    literal: Any = None  # nested lists of floats, or a float
+    literal: Any = None  # nested lists of numbers, or a number
     generator: Generator | None = None
+    dtype: str | None = None  # int64 | int32 | bool for a pass-through literal; None: the case dtype
+    children: tuple[InputSpec, ...] = ()  # a pytree node's entries, in file order
+
+    @property
+    def floating(self) -> bool:
+        return self.dtype is None and not (self.generator is not None and self.generator.integer)
+
+    def leaves(self, prefix: str = "") -> tuple[tuple[str, InputSpec], ...]:
+        """(dotted path, array spec) of every leaf under this spec, in file order."""
+        path = f"{prefix}{self.name}"
+        if not self.children:
+            return ((path, self),)
+        return tuple(leaf for child in self.children for leaf in child.leaves(f"{path}."))
+
+
+# A cotangent per output: one spec (a single output), or a list / mapping with None for "leave out".
+Cotangent = Any
 
 
 @dataclass(frozen=True)
@@ -68,10 +99,17 @@ class Case:
     function: str | Callable | None = None  # NumPy forward
     vjp: str | Callable | None = None  # hand-written VJP
     framework_functions: Mapping[str, str | Callable] = field(default_factory=dict)  # method -> forward
+    module: str | Callable | None = None  # a torch.nn.Module or Keras layer class (or factory)
+    framework: str | None = None  # the module's framework
+    init: Mapping[str, Any] = field(default_factory=dict)  # the module's constructor keywords
+    reference: str | None = None  # the framework whose forward the reference differentiates
+    args: tuple[str, ...] | None = None  # positional call order over input and param names
+    rng_seed: int | None = None  # global RNGs reseeded to this before every forward call
     inputs: tuple[InputSpec, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
-    cotangent: InputSpec | None = None
-    wrt: tuple[str, ...] = ()  # resolved: every input when the file says nothing
+    cotangent: Cotangent = None  # InputSpec, or a tuple / mapping of InputSpec | None per output
+    wrt: tuple[str, ...] = ()  # resolved: every floating leaf when the file says nothing
+    wrt_declared: bool = False  # a module's parameters join the default wrt once it is built
     dtype: str = "float64"
     methods: tuple[str, ...] | None = None  # None: every method that applies
     tolerance: ToleranceOverride | None = None
@@ -80,10 +118,47 @@ class Case:
     skip: str | None = None
     xfail: str | None = None
     key_lines: Mapping[str, int] = field(default_factory=dict)
+    folder: str | None = None  # the case file's folder, where its imports are looked for first
 
     @property
     def kind(self) -> str:
-        return "op" if self.op else "expr" if self.expr else "function"
+        """op | expr | function (a NumPy forward) | native (a framework function alone) | module."""
+        if self.op:
+            return "op"
+        if self.expr:
+            return "expr"
+        if self.module is not None:
+            return "module"
+        return "function" if self.function is not None else "native"
+
+    @property
+    def definition(self) -> str:
+        """What defines the forward, in words: `op sigmoid`, `torch sparsemax:sparsemax`, ..."""
+        match self.kind:
+            case "op":
+                return f"op {self.op}"
+            case "expr":
+                return f"expr {self.expr.source}"
+            case "module":
+                return f"module {self.module} ({self.framework})"
+            case "function":
+                return f"function {self.function}"
+        framework = self.reference_framework
+        return f"{framework} {self.framework_functions[framework]}"
+
+    @property
+    def user_code(self) -> bool:
+        """The forward is the user's own code (not our lowering): not traced, no forward mode by default."""
+        return self.kind in ("function", "native", "module")
+
+    @property
+    def reference_framework(self) -> str | None:
+        """The framework whose forward the reference differentiates (None: a NumPy forward)."""
+        if self.kind == "module":
+            return self.framework
+        if self.kind != "native":
+            return None
+        return self.reference or next(f for f in FRAMEWORKS if f in self.framework_functions)
 
     @property
     def frameworks(self) -> tuple[str, ...]:
@@ -93,6 +168,8 @@ class Case:
             return OPS[self.op].frameworks
         if self.expr is not None:
             return FRAMEWORKS
+        if self.module is not None:
+            return (self.framework,)
         return tuple(f for f in FRAMEWORKS if f in self.framework_functions)
 
     @property
@@ -102,6 +179,11 @@ class Case:
     @property
     def input_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.inputs)
+
+    @property
+    def leaf_specs(self) -> tuple[tuple[str, InputSpec], ...]:
+        """Every array input by dotted path (a pytree's leaves in place of the tree)."""
+        return tuple(leaf for spec in self.inputs for leaf in spec.leaves())
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)

@@ -47,12 +47,18 @@ class Comparison:
     tolerance: Tolerance | None = None
     kinks: int = 0  # elements checked against a subgradient interval
     message: str = ""
+    output: str | None = None  # which output's <dz_k, f_k> was differentiated (out[1]), where there are several
     detail: Detail | None = field(default=None, compare=False)  # for the eyes only: not in JSON, not compared
+
+    @property
+    def target(self) -> str:
+        """The input, and the output where the forward returns several: `x › out[1]`."""
+        return self.input if self.output is None else f"{self.input} › {self.output}"
 
     @property
     def path(self) -> str:
         index = f" › {list(self.worst_index)}" if self.worst_index is not None else ""
-        return f"{self.case} › {self.method} › {self.input}{index}"
+        return f"{self.case} › {self.method} › {self.target}{index}"
 
     def with_status(self, status: Status, message: str) -> Comparison:
         return replace(self, status=status, message=message)

@@ -20,7 +20,7 @@ def disagreements(comparisons: Sequence[Comparison]) -> list[str]:
     groups: dict[tuple[str, str], list[Comparison]] = {}
     for c in comparisons:
         if c.method not in (NUMERIC, EXPECT) and c.status in (Status.PASS, Status.FAIL):
-            groups.setdefault((c.case, c.input), []).append(c)
+            groups.setdefault((c.case, c.target), []).append(c)
     lines = []
     for (case, name), rows in groups.items():
         departing = [c for c in rows if c.status is Status.FAIL]

@@ -100,7 +100,7 @@ def portable_file(file: str) -> str:
 
 
 def key(c: Comparison) -> str:
-    return f"{portable_file(c.file)}::{c.case}[{c.method}]::{c.input}"
+    return f"{portable_file(c.file)}::{c.case}[{c.method}]::{c.target}"
 
 
 # ---------------------------------------------------------------- the file

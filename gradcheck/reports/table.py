@@ -115,7 +115,7 @@ def row_cells(c: Comparison) -> list[str]:
     """A row's cells before the verdict, as every table (terminal, Markdown) shows them."""
     exact = c.max_abs_err == 0 and c.status is Status.PASS
     worst = str(list(c.worst_index)) if c.worst_index is not None and not exact else "-"
-    return [c.case, c.method, c.input, format_number(c.max_abs_err), format_number(c.max_rel_err),
+    return [c.case, c.method, c.target, format_number(c.max_abs_err), format_number(c.max_rel_err),
             format_margin(c.margin), worst]
 
 
@@ -157,6 +157,7 @@ def finite_or_none(value: float | None) -> float | None:
 def comparison_to_json(c: Comparison) -> dict:
     return {
         "case": c.case, "file": c.file, "line": c.line, "method": c.method, "input": c.input,
+        **({"output": c.output} if c.output is not None else {}),
         "status": c.status.value,
         "max_abs_err": finite_or_none(c.max_abs_err), "max_rel_err": finite_or_none(c.max_rel_err),
         "margin": finite_or_none(c.margin),

@@ -14,11 +14,12 @@ from typing import Iterable
 import numpy as np
 
 from gradcheck import backends
+from gradcheck.backends.framework import installed
 from gradcheck.cases.problem import (
     DEFAULT_MAX_ELEMENTS,
     CaseError,
     Problem,
-    materialize,
+    materialize_outputs,
 )
 from gradcheck.cases.schema import Case
 from gradcheck.compare import fast
@@ -77,7 +78,7 @@ def applicable_methods(case: Case, options: RunOptions) -> list[str]:
         # custom_vjp function, a torch.autograd.Function needs its own jvp).
         chosen = [NUMERIC] + [
             m for m in METHODS if m in implemented and gives_something_to_check(case, m)
-            and not (case.kind == "function" and m in FORWARD_MODE)
+            and not (case.user_code and m in FORWARD_MODE)
         ]
     if options.methods is not None:
         chosen = [m for m in chosen if m in options.methods]
@@ -133,13 +134,22 @@ def _raised(case: Case, methods: Iterable[str], exc: BaseException, prefix: str 
 def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
     if case.skip:
         return error_rows(case, methods, Status.SKIP, case.skip)
+    needed = case.reference_framework  # a framework function alone, or a module: the reference needs it
+    if needed is not None and not installed(needed):
+        return error_rows(case, methods, Status.SKIP, install_hint(needed))
     try:
-        problem = materialize(case, max_elements=options.max_elements)
+        problems = materialize_outputs(case, max_elements=options.max_elements)
     except CaseError as exc:  # its context, if any, is what the user's code raised: kept for -v
         return [with_trace(row, exc.__context__) for row in error_rows(case, methods, Status.ERROR, str(exc))]
     except Exception as exc:  # a user function that fails in an unexpected way
         return _raised(case, methods, exc)
+    # A forward of several outputs: each output's rows stand alone and say which output they are.
+    return [replace(row, output=problem.output_name)
+            for problem in problems for row in _problem_rows(problem, methods, options)]
 
+
+def _problem_rows(problem: Problem, methods: list[str], options: RunOptions) -> list[Comparison]:
+    case = problem.case  # its wrt resolved (a module's parameters)
     try:
         references = References(problem, options.mode, options.step_scale)
     except Exception as exc:

@@ -73,7 +73,7 @@ def test_unknown_key_inside_a_generator():
     [
         ("name: a\nop: sigmod\ninputs: {x: 1.0}\n", 2, "unknown op 'sigmod' (did you mean 'sigmoid'?)"),
         ("name: a\nop: exp\nexpr: x\ninputs: {x: 1.0}\n", 3, "mutually exclusive"),
-        ("name: a\ninputs: {x: 1.0}\n", 1, "needs one of 'op', 'expr' or 'function'"),
+        ("name: a\ninputs: {x: 1.0}\n", 1, "needs a forward: one of 'op', 'expr', 'function', 'module'"),
         ("name: a\nop: exp\n", 1, "missing 'inputs'"),
         ("name: 'a b'\nop: exp\ninputs: {x: 1.0}\n", 1, "'name' must be letters"),
         ("name: a\nop: matmul\ninputs: {x: 1.0}\n", 3, "takes 2 input(s)"),
