@@ -21,7 +21,7 @@ from gradcheck.cases.problem import (
     materialize,
 )
 from gradcheck.cases.schema import Case
-from gradcheck.compare import fast
+from gradcheck.compare import fast, linearity
 from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
@@ -202,6 +202,7 @@ def _method_rows(problem: Problem, method: str, references: References, options:
         return _jvp_rows(problem, method, backend, task, references, options)
     try:
         gradients = backend.gradients(task)
+        scaled = backend.gradients(replace(task, cotangent=linearity.SCALE * task.cotangent))
     except (backends.BackendSkip, UnsupportedLowering) as exc:
         return error_rows(case, [method], Status.SKIP, str(exc))
     except Exception as exc:
@@ -215,7 +216,8 @@ def _method_rows(problem: Problem, method: str, references: References, options:
             rows.append(comparison_for(Status.ERROR, f"returned None for input {name!r}, which is in wrt",
                                        **where))
             continue
-        rows.append(_compare_input(references, name, gradient, tolerance, where))
+        row = _compare_input(references, name, gradient, tolerance, where)
+        rows.append(linearity.check(row, gradient, scaled.get(name), tolerance))
     return rows
 
 
