@@ -10,6 +10,7 @@ import numpy as np
 
 from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.compare.verdict import NOTHING, unchecked_cases
 from gradcheck.run.runner import RunOptions, run_case
 from gradcheck.tolerance import DTYPES, ToleranceOverride
 
@@ -22,11 +23,18 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return not any(c.status in (Status.FAIL, Status.ERROR) for c in self.comparisons)
+        """No mismatch, no error, and something was compared: a check of nothing is not a pass."""
+        return not self.failures
 
     @property
     def failures(self) -> tuple[Comparison, ...]:
-        return tuple(c for c in self.comparisons if c.status in (Status.FAIL, Status.ERROR))
+        """The rows that make the check fail, the "nothing to compare" row included."""
+        return tuple(c for c in self.comparisons
+                     if c.status in (Status.FAIL, Status.ERROR) or c.method == NOTHING)
+
+    @property
+    def nothing_compared(self) -> bool:
+        return bool(unchecked_cases(self.comparisons))
 
     def __str__(self) -> str:
         from gradcheck.reports.table import render_text

@@ -81,8 +81,10 @@ def main() -> None:
               help="An error that grows more than this many times is a regression.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Worker processes (0: one per CPU); the reports are the same as a serial run's.")
+@click.option("--strict", is_flag=True,
+              help="Fail on every skip, every case with nothing to compare and every XPASS.")
 def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path, junit_path,
-        markdown_path, baseline_path, update_path, baseline_factor, jobs, device) -> None:
+        markdown_path, baseline_path, update_path, baseline_factor, jobs, device, strict) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
     from gradcheck.reports import table as report
@@ -107,8 +109,20 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
     _annotate(comparisons, verdict)
     _write_reports(comparisons, verdict, json_path=json_path, junit_path=junit_path,
                    markdown_path=markdown_path, update_path=update_path)
-    failed = any(c.status.value in ("fail", "error") for c in comparisons)
+    failed = _judge(comparisons, strict, console)
     sys.exit(EXIT_FAILED if failed or (verdict is not None and verdict.failed) else EXIT_OK)
+
+
+def _judge(comparisons, strict: bool, console: Console) -> bool:
+    """Whether the run failed; under --strict, say what else made it fail."""
+    from rich.text import Text
+
+    from gradcheck.compare import verdict
+
+    if strict and (objections := verdict.strict_objections(comparisons)):
+        console.print(Text(f"--strict: {'; '.join(objections)} fail the run",
+                           style="bold red" if console.is_terminal else ""), soft_wrap=True)
+    return verdict.failed(comparisons, strict=strict)
 
 
 def _require_frameworks(methods: tuple[str, ...]) -> None:

@@ -46,6 +46,7 @@ class Comparison:
     tolerance: Tolerance | None = None
     kinks: int = 0  # elements checked against a subgradient interval
     message: str = ""
+    xfail: bool = False  # the case is expected to fail: a SKIP row is an XFAIL, a PASS row an XPASS
 
     @property
     def path(self) -> str:

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.crosscheck import disagreements
+from gradcheck.compare.verdict import NOTHING, is_xfail, is_xpass, unchecked_cases
 
 JSON_VERSION = 1
 _STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "yellow", Status.ERROR: "bold magenta"}
@@ -35,8 +36,28 @@ def summarize(comparisons: Iterable[Comparison]) -> dict[str, int]:
 
 
 def summary_line(comparisons: Sequence[Comparison]) -> str:
+    """The counts of rows by status, then what those counts hide: cases that compared nothing,
+    expected failures (counted as skips) and unexpected passes (counted as passes)."""
     s = summarize(comparisons)
-    return f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, {s['errors']} errors"
+    line = f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, {s['errors']} errors"
+    unchecked = len(unchecked_cases(comparisons))
+    extras = [
+        (unchecked, f"{unchecked} case{'s' if unchecked != 1 else ''} with nothing to compare"),
+        (xfails := sum(map(is_xfail, comparisons)), f"{xfails} xfailed"),
+        (xpasses := sum(map(is_xpass, comparisons)), f"{xpasses} XPASS"),
+    ]
+    return "; ".join([line] + [text for count, text in extras if count])
+
+
+def verdict_word(c: Comparison) -> str:
+    """PASS, FAIL, SKIP, ERROR; XFAIL and XPASS on an xfail case; NOTHING TO COMPARE for a case that compared nothing."""
+    if c.method == NOTHING:
+        return "NOTHING TO COMPARE"
+    if is_xfail(c):
+        return "XFAIL"
+    if is_xpass(c):
+        return "XPASS"
+    return c.status.value.upper()
 
 
 def format_number(value: float | None) -> str:
@@ -72,7 +93,7 @@ def build_table(comparisons: Sequence[Comparison], *, title: str | None = None, 
     ):
         table.add_column(header, justify=justify, no_wrap=True)
     for c in comparisons:
-        verdict = c.status.value.upper()
+        verdict = verdict_word(c)
         if c.kinks and c.status is Status.PASS and c.method != "numeric":
             verdict += f" ({c.kinks} kinks)"
         table.add_row(*row_cells(c), Text(verdict, style=_STYLE[c.status] if terminal else ""))
@@ -96,7 +117,7 @@ def details(comparisons: Sequence[Comparison]) -> list[str]:
     shared_skips = _shared_skips(comparisons)
     lines, seen = [], set()
     for c in comparisons:
-        if c.status is Status.PASS or not c.message:
+        if (c.status is Status.PASS and not is_xpass(c)) or not c.message:
             continue
         if c.status is Status.SKIP and c.message in shared_skips:
             methods, cases = shared_skips[c.message]
@@ -110,7 +131,7 @@ def details(comparisons: Sequence[Comparison]) -> list[str]:
         seen.add(key)
         path = c.path if c.status is Status.FAIL else f"{c.case} › {c.method}"
         where = f" ({c.file}:{c.line})" if c.line else ""  # API results have no file
-        lines.append(f"{c.status.value.upper()} {path}{where}: {c.message}")
+        lines.append(f"{verdict_word(c)} {path}{where}: {c.message}")
     return lines
 
 
@@ -168,7 +189,7 @@ def comparison_to_json(c: Comparison) -> dict:
         "got": finite_or_none(c.got), "want": finite_or_none(c.want),
         "tolerance": c.tolerance.as_dict() if c.tolerance is not None else None,
         "kinks": c.kinks, "message": c.message,
-    }
+    } | ({"xfail": True} if c.xfail else {})
 
 
 def to_json(comparisons: Sequence[Comparison]) -> str:

@@ -21,7 +21,7 @@ from gradcheck.cases.problem import (
     materialize,
 )
 from gradcheck.cases.schema import Case
-from gradcheck.compare import fast, linearity
+from gradcheck.compare import fast, linearity, verdict
 from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
@@ -94,7 +94,24 @@ def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]
     if options.dtype is not None and options.dtype != case.dtype:
         case = replace(case, dtype=options.dtype)
     rows = _run(case, reported_methods(case, options), options)
+    # A case that errored is red already; one that ran clean but compared nothing must not look green.
+    if not case.skip and not verdict.analytic_ran(rows) and all(r.status is not Status.ERROR for r in rows):
+        rows.append(comparison_for(Status.SKIP, f"nothing to compare: {_nothing_reason(case, rows, options)}",
+                                   **_where(case, verdict.NOTHING, "-")))
     return _apply_xfail(case, rows)
+
+
+def _nothing_reason(case: Case, rows: list[Comparison], options: RunOptions) -> str:
+    """Why no analytic method ran: all skipped, all filtered out, or none given."""
+    if any(r.method not in verdict.NOT_ANALYTIC for r in rows):
+        return "every analytic method was skipped"
+    if case.methods is not None and not any(m not in verdict.NOT_ANALYTIC for m in case.methods):
+        return f"its methods: ({', '.join(case.methods)}) name no analytic method"
+    unfiltered = applicable_methods(case, replace(options, methods=None))
+    if any(m not in verdict.NOT_ANALYTIC for m in unfiltered):
+        return f"--method {' '.join(options.methods or ())} leaves none of this case's analytic methods"
+    return ("the case gives no analytic gradient to check against the reference "
+            "(add vjp:, or torch:, tensorflow:, jax:)")
 
 
 def _where(case: Case, method: str, name: str) -> dict:
@@ -274,15 +291,15 @@ EXPECT_TOLERANCE_OVERRIDE = ToleranceOverride(rtol=EXPECT_TOLERANCE.rtol, atol=E
 
 
 def _apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
-    """An xfail case's failures are expected: they become skips that say so."""
+    """An xfail case's failures are expected: skips marked xfail (XFAIL); its analytic passes are XPASS."""
     if not case.xfail:
         return rows
     adjusted = []
     for row in rows:
         if row.status in (Status.FAIL, Status.ERROR):
-            adjusted.append(row.with_status(Status.SKIP, f"xfail ({case.xfail}): {row.message}"))
-        elif row.status is Status.PASS and row.method != NUMERIC:
-            adjusted.append(row.with_status(Status.PASS, f"xfail case passed ({case.xfail}); remove the xfail"))
-        else:
-            adjusted.append(row)
+            row = replace(row.with_status(Status.SKIP, f"xfail ({case.xfail}): {row.message}"), xfail=True)
+        elif row.status is Status.PASS and row.method not in verdict.NOT_ANALYTIC:
+            row = replace(row.with_status(Status.PASS, f"xfail case passed ({case.xfail}); remove the xfail"),
+                          xfail=True)
+        adjusted.append(row)
     return adjusted
