@@ -13,7 +13,7 @@ from enum import Enum
 
 import numpy as np
 
-from gradcheck.compare.diagnosis import diagnosis
+from gradcheck.compare.diagnosis import diagnosis, non_finite
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
 from gradcheck.tolerance import Tolerance
@@ -83,7 +83,11 @@ def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where
     allowed = tolerance.allowance(np.abs(want), reference.error)
     with np.errstate(divide="ignore", invalid="ignore"):
         used = np.where(distance == 0, 0.0, distance / allowed)  # allowed == 0 and distance > 0: inf
-    relative = relative_error(distance, want, tolerance.atol)
+    # Both error columns measure |a - r| from the reference's central value, so a relative error
+    # is never 0 beside a nonzero absolute one (at a kink a valid subgradient may be far from r;
+    # the margin, from the distance to the interval, is what judges it).
+    absolute = np.where(np.isnan(got), np.inf, np.abs(got - want))
+    relative = relative_error(absolute, want, tolerance.atol)
     worst = np.unravel_index(int(np.argmax(used)), want.shape)
     margin = float(used[worst])
     kinks = int(np.count_nonzero(reference.lower != reference.upper))
@@ -98,7 +102,7 @@ def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where
         )
         if reference.lower[worst] != reference.upper[worst]:
             message += f", kink: valid range [{reference.lower[worst]:.6g}, {reference.upper[worst]:.6g}]"
-        message += diagnosis(got, want, reference, used, allowed, worst)
+        message += non_finite(got, want) or diagnosis(got, want, reference, used, allowed, worst)
         if tie_margin > 1.0:
             message += "; also " + tie_message
     elif tie_margin > 1.0:
@@ -106,7 +110,7 @@ def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where
     status = Status.PASS if margin <= 1.0 else Status.FAIL
     return Comparison(
         status=status,
-        max_abs_err=float(np.max(np.where(np.isnan(got), np.inf, np.abs(got - want)))),
+        max_abs_err=float(np.max(absolute)),
         max_rel_err=float(np.max(relative)),
         margin=margin,
         worst_index=tuple(int(i) for i in worst),

@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from gradcheck import backends
+from gradcheck.backends.tensorflow_backend import quiet_environment
 from gradcheck.cases.problem import (
     DEFAULT_MAX_ELEMENTS,
     CaseError,
@@ -91,6 +92,7 @@ def reported_methods(case: Case, options: RunOptions) -> list[str]:
 
 
 def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
+    quiet_environment()  # before a case's own module imports TensorFlow and its C++ logger speaks
     if options.dtype is not None and options.dtype != case.dtype:
         case = replace(case, dtype=options.dtype)
     rows = _run(case, reported_methods(case, options), options)
