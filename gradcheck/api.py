@@ -12,6 +12,7 @@ from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.verdict import NOTHING, unchecked_cases
 from gradcheck.run.runner import RunOptions, run_case
+from gradcheck.dtypes import refuse_complex
 from gradcheck.tolerance import DTYPES, ToleranceOverride
 
 
@@ -75,17 +76,29 @@ def check(
     if unknown:
         raise ValueError(f"wrt names {sorted(unknown)} are not inputs ({', '.join(names)})")
     frameworks = {k: v for k, v in (("torch", torch), ("tensorflow", tensorflow), ("jax", jax)) if v is not None}
+    arrays = {key: real_array(value, f"input {key!r}") for key, value in inputs.items()}
     case = Case(
         name=name or getattr(function, "__name__", "function"), file="<python>", line=0,
         function=function, vjp=vjp, framework_functions=MappingProxyType(frameworks),
-        inputs=tuple(InputSpec(name=k, line=0, literal=np.asarray(v, dtype=np.float64).tolist())
-                     for k, v in inputs.items()),
+        inputs=tuple(InputSpec(name=k, line=0, literal=v) for k, v in arrays.items()),
         params=MappingProxyType(dict(params or {})),
         cotangent=None if cotangent is None else InputSpec(
-            name="cotangent", line=0, literal=np.asarray(cotangent, dtype=np.float64).tolist()),
+            name="cotangent", line=0, literal=real_array(cotangent, "the cotangent")),
         wrt=tuple(wrt) if wrt else names, dtype=dtype,
         methods=tuple(methods) if methods else None,
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
-        expect=MappingProxyType({k: np.asarray(v, dtype=np.float64).tolist() for k, v in (expect or {}).items()}),
+        expect=MappingProxyType({k: real_array(v, f"expect[{k!r}]") for k, v in (expect or {}).items()}),
     )
     return Result(tuple(run_case(case, options or RunOptions())))
+
+
+def real_array(value: Any, what: str) -> np.ndarray:
+    """A float64 copy of `value` with its shape exactly, (0, 10) and 0-d included (nested lists lose
+    empty axes: a (0, 10) array's .tolist() is [], shape (0,)). A complex value is refused, not cast."""
+    try:
+        refuse_complex(value, what)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    array = np.array(value, dtype=np.float64)
+    array.flags.writeable = False  # the case holds it; nothing downstream may change it in place
+    return array

@@ -20,7 +20,7 @@ import numpy as np
 from gradcheck.backends import Task
 from gradcheck.cases import expr as expr_language
 from gradcheck.cases.schema import Case, InputSpec
-from gradcheck.dtypes import numpy_dtype
+from gradcheck.dtypes import numpy_dtype, refuse_complex
 from gradcheck.ops import OPS
 
 DEFAULT_MAX_ELEMENTS = 10_000_000
@@ -183,6 +183,10 @@ def call_forward(forward: Callable, inputs: list[np.ndarray]) -> np.ndarray:
             output = forward(*inputs)
     except Exception as exc:
         raise CaseError(f"the forward raised {type(exc).__name__}: {exc}") from None
+    try:
+        refuse_complex(output, "the forward's output")
+    except TypeError as exc:
+        raise CaseError(str(exc)) from None
     try:
         output = np.asarray(output, dtype=np.float64)
     except (TypeError, ValueError) as exc:
