@@ -81,10 +81,13 @@ def main() -> None:
               help="An error that grows more than this many times is a regression.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Worker processes (0: one per CPU); the reports are the same as a serial run's.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds per case before it is stopped and reported as an error "
+                   "[default: the case's timeout:, else 600].")
 @click.option("--strict", is_flag=True,
               help="Fail on every skip, every case with nothing to compare and every XPASS.")
 def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_path, junit_path,
-        markdown_path, baseline_path, update_path, baseline_factor, jobs, device, strict) -> None:
+        markdown_path, baseline_path, update_path, baseline_factor, jobs, device, timeout, strict) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
     from gradcheck.reports import table as report
@@ -99,7 +102,7 @@ def run(paths, methods, keyword, dtype, mode, rtol, atol, max_elements, json_pat
     options = RunOptions(
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
-        max_elements=max_elements, device=device,
+        max_elements=max_elements, device=device, timeout=timeout,
     )
     with progress_bar(len(cases)) as advance:
         comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)

@@ -36,6 +36,7 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
+from gradcheck.run import phase
 from gradcheck.run.references import References
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
 
@@ -50,6 +51,7 @@ class RunOptions:
     tolerance: ToleranceOverride | None = None
     max_elements: int = DEFAULT_MAX_ELEMENTS
     device: str = "cpu"
+    timeout: float | None = None  # seconds per case (--timeout): wins over the case's own timeout:
 
 
 def install_hint(method: str) -> str:
@@ -144,6 +146,7 @@ def _describe(exc: BaseException) -> str:
 def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
     if case.skip:
         return error_rows(case, methods, Status.SKIP, case.skip)
+    phase.announce("materialising the case (building the inputs, calling the forward once)")
     try:
         problem = materialize(case, max_elements=options.max_elements)
     except CaseError as exc:
@@ -158,6 +161,7 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
 
     rows: list[Comparison] = []
     for method in methods:
+        phase.announce(f"method {method}")
         if method == NUMERIC:
             rows.extend(_reference_rows(case, references))
         elif method == EXPECT:
