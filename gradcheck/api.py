@@ -11,8 +11,8 @@ import numpy as np
 from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.verdict import NOTHING, unchecked_cases
-from gradcheck.run.runner import RunOptions, run_case
 from gradcheck.dtypes import refuse_complex
+from gradcheck.run.runner import RunOptions, run_case
 from gradcheck.tolerance import DTYPES, ToleranceOverride
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-import gradcheck.api  # noqa: F401  (pytester forgets modules first imported in a run; NumPy cannot reload)
-import gradcheck.run.runner  # noqa: F401
+# pytester forgets the modules first imported inside an in-process run, and NumPy refuses to be
+# imported twice: import what the runs use here, once.
+import gradcheck.api
+import gradcheck.run.runner
 
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[1]

@@ -167,7 +167,7 @@ def _receive(worker: Worker, options: RunOptions) -> list[Comparison] | None:
 
 def _expired(worker: Worker, options: RunOptions) -> list[Comparison] | None:
     """Error rows for a case past its deadline, its worker killed; None while it has time left."""
-    index, case, deadline = worker.job
+    _, case, deadline = worker.job
     if time.monotonic() < deadline:
         return None
     worker.kill()

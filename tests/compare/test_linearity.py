@@ -74,7 +74,7 @@ def test_tensorflow_issue_30883_relu_fails_and_the_fixed_one_passes(monkeypatch)
     import issue30883
 
     x = np.array([0.5, -1.0, 2.0, 3.0])
-    forward = lambda v: np.sum(np.maximum(v, 0.0))  # noqa: E731
+    forward = lambda v: np.sum(np.maximum(v, 0.0))
     bad = gradcheck.check(forward, {"x": x}, tensorflow=issue30883.relu_sum)
     (row,) = [c for c in bad.comparisons if c.method == "tensorflow"]
     assert row.status is Status.FAIL and "ignores its cotangent" in row.message, row
