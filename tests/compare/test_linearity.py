@@ -80,3 +80,9 @@ def test_tensorflow_issue_30883_relu_fails_and_the_fixed_one_passes(monkeypatch)
     assert row.status is Status.FAIL and "ignores its cotangent" in row.message, row
     good = gradcheck.check(forward, {"x": x}, tensorflow=issue30883.relu_sum_fixed)
     assert good.passed, good
+
+
+def test_the_failing_row_carries_the_linearity_numbers():
+    row = linearity.check(PASSING, np.array([1.0, -2.0]), np.array([1.0, -2.0]), TOL)
+    assert row.worst_index == (1,) and row.got == -2.0 and row.want == -2.0 * linearity.SCALE
+    assert row.margin > 1e6
