@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import pickle
+import sys
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
@@ -62,8 +63,14 @@ def unpack(data: bytes) -> Case:
 # ---------------------------------------------------------------- the worker process
 
 
-def serve(connection: Connection) -> None:
-    """A worker's life: run the cases it is sent until told to stop (None) or its parent goes."""
+def serve(connection: Connection, blocked: Sequence[str] = ()) -> None:
+    """A worker's life: run the cases it is sent until told to stop (None) or its parent goes.
+
+    `blocked` are the modules the parent made unimportable (sys.modules[name] = None, as a test
+    hides a framework): the worker sees the same frameworks missing as the process that started it.
+    """
+    for name in blocked:
+        sys.modules[name] = None
     connection.send(("ready",))
     with phase.listening(lambda text: connection.send(("phase", text))):
         while True:
@@ -89,7 +96,8 @@ class Worker:
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child,), daemon=True, name="gradcheck-worker")
+        blocked = [name for name, module in sys.modules.items() if module is None]
+        self.process = context.Process(target=serve, args=(child, blocked), daemon=True, name="gradcheck-worker")
         self.process.start()
         child.close()
         if not self.connection.poll(START_TIMEOUT):
