@@ -382,7 +382,7 @@ def test_a_missing_framework_skips_in_process(monkeypatch):
     rows = run_case(SEEDS["poly-seed"], RunOptions(methods=("numeric", "jax", "torch-jvp")))
     assert statuses(rows) == {("numeric", "w1"): "pass", ("numeric", "w2"): "pass", ("jax", "w1"): "skip",
                               ("jax", "w2"): "skip", ("torch-jvp", "w1"): "skip", ("torch-jvp", "w2"): "skip",
-                              ("expect", "w1"): "pass", ("expect", "w2"): "pass"}
+                              ("expect", "w1"): "pass", ("expect", "w2"): "pass", ("(none)", "-"): "skip"}
     assert "jax is not installed (pip install 'gradcheck[jax]')" in rows[2].message
 
 
