@@ -25,16 +25,18 @@ SCALE = -1.7
 def check(row: Comparison, first: np.ndarray, scaled: np.ndarray | None, tolerance: Tolerance) -> Comparison:
     """`row` (the first answer against the reference), failed if the second answer is not SCALE times the first.
 
-    A failure's margin, worst index, got and want become the linearity check's own: the row's numbers
-    then say how far from linear the backward is, where the reference alone saw nothing wrong.
+    A row that already fails keeps its numbers (the reference's worst element) and gains the
+    diagnosis; a row that passed takes the linearity check's margin, worst index, got and want, so
+    its numbers say how far from linear the backward is where the reference alone saw nothing wrong.
     """
     first = np.asarray(first, dtype=np.float64)
     found = _departure(first, scaled, tolerance)
     if found is None or row.status is Status.ERROR:
         return row
     problem, margin, worst, got, want = found
-    message = f"{row.message}; also {problem}" if row.status is Status.FAIL and row.message else problem
-    return replace(row, status=Status.FAIL, message=message, margin=max(margin, row.margin or 0.0),
+    if row.status is Status.FAIL:
+        return row.with_status(Status.FAIL, f"{row.message}; also {problem}" if row.message else problem)
+    return replace(row, status=Status.FAIL, message=problem, margin=max(margin, row.margin or 0.0),
                    worst_index=worst if worst is not None else row.worst_index,
                    got=got if got is not None else row.got, want=want if want is not None else row.want)
 
