@@ -10,6 +10,8 @@ import numpy as np
 
 from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.compare.verdict import NOTHING, unchecked_cases
+from gradcheck.dtypes import refuse_complex
 from gradcheck.run.runner import RunOptions, run_case
 from gradcheck.tolerance import DTYPES, ToleranceOverride
 
@@ -22,11 +24,18 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return not any(c.status in (Status.FAIL, Status.ERROR) for c in self.comparisons)
+        """No mismatch, no error, and something was compared: a check of nothing is not a pass."""
+        return not self.failures
 
     @property
     def failures(self) -> tuple[Comparison, ...]:
-        return tuple(c for c in self.comparisons if c.status in (Status.FAIL, Status.ERROR))
+        """The rows that make the check fail, the "nothing to compare" row included."""
+        return tuple(c for c in self.comparisons
+                     if c.status in (Status.FAIL, Status.ERROR) or c.method == NOTHING)
+
+    @property
+    def nothing_compared(self) -> bool:
+        return bool(unchecked_cases(self.comparisons))
 
     def __str__(self) -> str:
         from gradcheck.reports.table import render_text
@@ -94,7 +103,7 @@ def check(
         wrt=tuple(wrt) if wrt else floating, wrt_declared=bool(wrt), dtype=dtype,
         methods=tuple(methods) if methods else None,
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
-        expect=MappingProxyType({k: np.asarray(v, dtype=np.float64).tolist() for k, v in (expect or {}).items()}),
+        expect=MappingProxyType({k: real_array(v, f"expect[{k!r}]") for k, v in (expect or {}).items()}),
     )
     return Result(tuple(run_case(case, options or RunOptions())))
 
@@ -106,17 +115,29 @@ def _input_spec(name: str, value: Any) -> InputSpec:
     array = np.asarray(value)
     if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
         dtype = "bool" if array.dtype == np.bool_ else "int64"
-        return InputSpec(name=name, line=0, literal=array.tolist(), dtype=dtype)
-    return InputSpec(name=name, line=0, literal=np.asarray(value, dtype=np.float64).tolist())
+        return InputSpec(name=name, line=0, literal=np.array(array), dtype=dtype)
+    return InputSpec(name=name, line=0, literal=real_array(value, f"input {name!r}"))
 
 
 def _cotangent_spec(cotangent: Any) -> Any:
     """One array; or, as a tuple or dict, one per output (None: leave that output out)."""
     def one(value):
         return None if value is None else InputSpec(
-            name="cotangent", line=0, literal=np.asarray(value, dtype=np.float64).tolist())
+            name="cotangent", line=0, literal=real_array(value, "the cotangent"))
     if isinstance(cotangent, tuple):
         return tuple(one(v) for v in cotangent)
     if isinstance(cotangent, Mapping):
         return {str(k): one(v) for k, v in cotangent.items()}
     return one(cotangent)
+
+
+def real_array(value: Any, what: str) -> np.ndarray:
+    """A float64 copy of `value` with its shape exactly, (0, 10) and 0-d included (nested lists lose
+    empty axes: a (0, 10) array's .tolist() is [], shape (0,)). A complex value is refused, not cast."""
+    try:
+        refuse_complex(value, what)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    array = np.array(value, dtype=np.float64)
+    array.flags.writeable = False  # the case holds it; nothing downstream may change it in place
+    return array

@@ -71,11 +71,16 @@ def main() -> None:
               help="An error that grows more than this many times is a regression.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Worker processes (0: one per CPU); the reports are the same as a serial run's.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds per case before it is stopped and reported as an error "
+                   "[default: the case's timeout:, else 600].")
+@click.option("--strict", is_flag=True,
+              help="Fail on every skip, every case with nothing to compare and every XPASS.")
 @click.option("--shard", "shard_text", metavar="K/N",
               help="Run part K of N parts of about equal predicted cost (for a CI matrix; see `gradcheck merge`).")
 def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, mode, rtol, atol, max_elements,
         json_path, junit_path, markdown_path, baseline_path, update_path, baseline_factor, jobs, device,
-        shard_text) -> None:
+        shard_text, timeout, strict) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
     from gradcheck.reports import table as report
@@ -96,7 +101,7 @@ def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, 
     options = RunOptions(
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
-        max_elements=max_elements, device=device, step_curves=html_path is not None,
+        max_elements=max_elements, device=device, step_curves=html_path is not None, timeout=timeout,
     )
     with progress_bar(len(cases)) as advance:
         comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)
@@ -109,8 +114,20 @@ def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, 
     _annotate(comparisons, verdict)
     _write_reports(comparisons, verdict, json_path=json_path, junit_path=junit_path,
                    markdown_path=markdown_path, update_path=update_path, html_path=html_path)
-    failed = any(c.status.value in ("fail", "error") for c in comparisons)
+    failed = _judge(comparisons, strict, console)
     sys.exit(EXIT_FAILED if failed or (verdict is not None and verdict.failed) else EXIT_OK)
+
+
+def _judge(comparisons, strict: bool, console: Console) -> bool:
+    """Whether the run failed; under --strict, say what else made it fail."""
+    from rich.text import Text
+
+    from gradcheck.compare import verdict
+
+    if strict and (objections := verdict.strict_objections(comparisons)):
+        console.print(Text(f"--strict: {'; '.join(objections)} fail the run",
+                           style="bold red" if console.is_terminal else ""), soft_wrap=True)
+    return verdict.failed(comparisons, strict=strict)
 
 
 def _select_shard(cases, shard_text: str | None, options):

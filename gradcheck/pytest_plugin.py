@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradcheck-html", default=None, metavar="PATH",
                     help="write an HTML report of the case files' checks, with plots (pip install "
                          "'gradcheck[html]').")
+    group.addoption("--gradcheck-strict", action="store_true", default=False,
+                    help="fail every skipped check, every case with nothing to compare and every XPASS, "
+                         "as `gradcheck run --strict`.")
     parser.addini("gradcheck_paths", type="paths", default=[],
                   help="folders or files of gradcheck case files, collected without --gradcheck.")
 
@@ -143,15 +146,29 @@ def gradcheck(request: pytest.FixtureRequest):
 
     session_options = run_options(request.config)
 
+    strict = request.config.getoption("gradcheck_strict")
+
     @functools.wraps(check)
     def check_with_session_options(*args, options=None, **kwargs):
         result = check(*args, options=options if options is not None else session_options, **kwargs)
         if not result.passed:
             request.node.add_report_section("call", "gradcheck", str(result))
+        if strict:
+            _fail_if_strict_objects(result.comparisons)
         return result
 
     check_with_session_options.options = session_options
     return check_with_session_options
+
+
+def _fail_if_strict_objects(comparisons) -> None:
+    """--gradcheck-strict: a skip, a check of nothing or an XPASS fails the test, with the table."""
+    from gradcheck.compare.verdict import strict_objections
+    from gradcheck.reports.table import render_text
+
+    objections = strict_objections(comparisons)
+    if objections:
+        pytest.fail(f"--gradcheck-strict: {'; '.join(objections)}\n\n{render_text(comparisons)}", pytrace=False)
 
 
 # ---------------------------------------------------------------- collection
@@ -172,6 +189,7 @@ class CaseFile(pytest.File):
         from dataclasses import replace
 
         from gradcheck.cases import CaseFileError, load_file
+        from gradcheck.compare.verdict import NOT_ANALYTIC, NOTHING
         from gradcheck.run.runner import reported_methods
 
         # A YAML file met while walking a folder that is not a case file (a CI workflow, a
@@ -187,7 +205,10 @@ class CaseFile(pytest.File):
             case = replace(case, file=shown)
             if options.dtype is not None:
                 case = replace(case, dtype=options.dtype)  # as run_case does, so methods agree
-            for method in reported_methods(case, options):
+            methods = reported_methods(case, options)
+            if not case.skip and all(m in NOT_ANALYTIC for m in methods):
+                methods.append(NOTHING)  # an item that says so: a skip, a failure under --gradcheck-strict
+            for method in methods:
                 yield CaseItem.from_parent(self, name=f"{case.name}[{method}]", case=case, method=method)
 
     def results(self, case) -> list:
@@ -225,13 +246,17 @@ class CaseItem(pytest.Item):
         elif case.xfail and method != "numeric":
             # The reference itself is not expected to fail; where it does,
             # runtest xfails imperatively, as the CLI turns it into a skip.
-            self.add_marker(pytest.mark.xfail(reason=case.xfail, raises=CaseFailed))
+            # Under --gradcheck-strict an XPASS fails (pytest's strict xfail).
+            strict = {"strict": True} if self.config.getoption("gradcheck_strict") else {}  # else xfail_strict
+            self.add_marker(pytest.mark.xfail(reason=case.xfail, raises=CaseFailed, **strict))
 
     def runtest(self) -> None:
         from gradcheck.compare.comparison import Status
 
         rows = [c for c in self.parent.results(self.case) if c.method == self.method]
         if rows and all(c.status is Status.SKIP for c in rows):
+            if self.config.getoption("gradcheck_strict"):
+                raise CaseFailed(rows)
             pytest.skip(rows[0].message or "skipped")
         if not rows or any(c.status in (Status.FAIL, Status.ERROR) for c in rows):
             if self.case.xfail and self.method == "numeric":
@@ -246,8 +271,9 @@ class CaseItem(pytest.Item):
             if not rows:
                 return f"{self.nodeid}: the run produced no comparison for method {self.method!r}"
             failing = [c for c in rows if c.status.value in ("fail", "error")]
-            headline = (f"{self.case.name} › {self.method}: {len(failing)} of {len(rows)} comparison(s) "
-                        f"failed ({self.case.file}:{self.case.line})")
+            outcome = (f"{len(failing)} of {len(rows)} comparison(s) failed" if failing
+                       else "skipped, which --gradcheck-strict refuses")
+            headline = f"{self.case.name} › {self.method}: {outcome} ({self.case.file}:{self.case.line})"
             return headline + "\n\n" + render_text(rows).rstrip("\n")
         return super().repr_failure(excinfo, style=style)
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gradcheck.backends import Task
+from gradcheck.dtypes import refuse_complex
 
 
 class Adapter(Protocol):
@@ -44,6 +45,7 @@ def check_output(output: Any, task: Task, framework: str) -> None:
     shape = getattr(output, "shape", None)  # every framework tensor has one; other values do not
     if shape is None:
         raise TypeError(f"the {framework} forward returned {type(output).__name__}, not a tensor")
+    refuse_complex(output, f"the {framework} forward's output")
     if tuple(shape) != task.output_shape:
         raise ValueError(
             f"the {framework} forward returned shape {list(shape)}, but the NumPy forward's output "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck.backends import Task
-from gradcheck.dtypes import numpy_dtype
+from gradcheck.dtypes import numpy_dtype, refuse_complex
 
 
 class NumpyVjp:
@@ -31,6 +31,8 @@ class NumpyVjp:
                 f"the VJP returned {len(grads)} gradient(s) for {len(task.names)} input(s) "
                 f"({', '.join(task.names)}); return one per input, None where not differentiated"
             )
+        for name, grad in zip(task.names, grads):
+            refuse_complex(grad, f"the VJP's gradient for {name}")
         return {
             name: None if grad is None else np.asarray(grad, dtype=np.float64)
             for name, grad in zip(task.names, grads)

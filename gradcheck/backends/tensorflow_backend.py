@@ -52,12 +52,18 @@ def _c_stderr_discarded():
             os.close(saved)
 
 
+def quiet_environment() -> None:
+    """Ask TensorFlow's C++ logger for fatal errors only and for no oneDNN notice, unless the user said
+    otherwise. Read when TensorFlow is imported: call it before any user module may import TensorFlow."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ logs (cuInit, CPU features): fatal only
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no "oneDNN custom operations are on" notice
+
+
 def import_tensorflow():
     """`import tensorflow`, without its start-up noise reaching the terminal."""
     if sys.modules.get("tensorflow") is not None:  # imported already, by us or by the user
         return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ logs: errors only
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no "oneDNN custom operations are on" notice
+    quiet_environment()
     with warnings.catch_warnings(), _c_stderr_discarded():
         warnings.simplefilter("ignore")
         import tensorflow as tf

@@ -206,7 +206,7 @@ def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
         expect=MappingProxyType(expect),
         expect_tolerance=_parse_tolerance(reader, "expect_tolerance"),
         skip=_parse_reason(reader, "skip"), xfail=_parse_reason(reader, "xfail"),
-        key_lines=MappingProxyType(dict(entry.key_lines)),
+        timeout=_parse_timeout(reader), key_lines=MappingProxyType(dict(entry.key_lines)),
     )
 
 
@@ -335,6 +335,14 @@ def _parse_tolerance(reader: Reader, key: str) -> ToleranceOverride | None:
                 raise sub.fail(name, f"'{name}' must be a finite number >= 0, got {value[name]!r}")
             levels[name] = number
     return ToleranceOverride(**levels)
+
+
+def _parse_timeout(reader: Reader) -> float | None:
+    value = reader.mapping.get("timeout")
+    seconds = None if value is None else reader.number("timeout", value)
+    if seconds is not None and not 0 < seconds < float("inf"):
+        raise reader.fail("timeout", f"'timeout' must be a number of seconds > 0, got {value!r}")
+    return seconds
 
 
 def _parse_expect(reader: Reader, input_names: tuple[str, ...]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from gradcheck.cases.modules import BuiltModule
 from gradcheck.cases.native import ALL, CallPlan, output_entries, output_label
 from gradcheck.cases.outputs import checked_outputs
 from gradcheck.cases.schema import Case
-from gradcheck.dtypes import numpy_dtype
+from gradcheck.dtypes import numpy_dtype, refuse_complex
 from gradcheck.ops import OPS
 
 __all__ = ["DEFAULT_MAX_ELEMENTS", "CaseError", "Problem", "build_array", "materialize",
@@ -170,8 +170,15 @@ def _numpy_forward(case: Case, code: _UserCode, leaves: Mapping[str, np.ndarray]
 
 def _output_arrays(output: Any) -> list[tuple[Hashable | None, np.ndarray]]:
     try:
-        return [(key, np.asarray(value)) for key, value in output_entries(output)]
-    except (TypeError, ValueError) as exc:
+        entries = output_entries(output)
+        for key, value in entries:
+            refuse_complex(value, "the forward's output" if key is None else f"the forward's output {key!r}")
+        return [(key, np.asarray(value)) for key, value in entries]
+    except TypeError as exc:
+        if "is complex" in str(exc):
+            raise CaseError(str(exc)) from None
+        raise CaseError(f"the forward returned {type(output).__name__}, not arrays: {exc}") from None
+    except ValueError as exc:
         raise CaseError(f"the forward returned {type(output).__name__}, not arrays: {exc}") from None
 
 

@@ -18,7 +18,7 @@ from gradcheck.tolerance import ToleranceOverride
 CASE_KEYS = (
     "name", "op", "expr", "function", "vjp", *REVERSE_MODE, "module", "framework", "init",
     "reference", "args", "rng_seed", "params", "inputs", "cotangent", "wrt", "dtype", "methods",
-    "tolerance", "expect", "expect_tolerance", "skip", "xfail",
+    "tolerance", "expect", "expect_tolerance", "skip", "xfail", "timeout",
 )
 GENERATOR_KEYS = {
     "normal": ("shape", "dist", "seed", "mean", "std", "support"),
@@ -117,6 +117,7 @@ class Case:
     expect_tolerance: ToleranceOverride | None = None
     skip: str | None = None
     xfail: str | None = None
+    timeout: float | None = None  # seconds before the case is stopped; None: the run's default
     key_lines: Mapping[str, int] = field(default_factory=dict)
     folder: str | None = None  # the case file's folder, where its imports are looked for first
 

@@ -76,9 +76,61 @@ _LineLoader.yaml_implicit_resolvers = {
 _LineLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
+# libyaml's parser, where PyYAML has it, reads a 2 MB file in a fraction of a second (the pure-Python one
+# takes tens of seconds); the events and their line marks are the same.
+_EventLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Limits that no honest case file comes near (arrays are declared with generators, {shape:, dist:},
+# not written out) and that keep a hostile file from costing more than a moment and a few megabytes.
+MAX_CHARS = 2_000_000
+MAX_NODES = 100_000  # values after aliases are expanded: "billion laughs" has 10^9 from 100 lines
+MAX_DEPTH = 64  # nesting of lists and mappings: the composer recurses, so depth costs stack
+
+
+def check_size(text: str) -> None:
+    """Refuse a document too big, too deep, or one whose aliases expand too far, before building it.
+
+    One pass over the parser's events (an iterative state machine, so depth is
+    safe here) counts every value with each alias counted as the size of what
+    it names; the pass stops at the first limit crossed, so a bomb costs nothing.
+    """
+    if len(text) > MAX_CHARS:
+        raise YamlError(f"the file has {len(text):,} characters, over the limit of {MAX_CHARS:,} for a case "
+                        "file (declare large arrays with a generator, {shape: ..., dist: ...})", None)
+    sizes: dict[str, int | None] = {}  # anchor -> the number of values it names (None while still open)
+    open_anchors: list[tuple[str | None, int]] = []
+    count = 0
+    for event in yaml.parse(text, Loader=_EventLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor)
+            if size is None:
+                raise YamlError(f"alias *{event.anchor} refers to a value that contains it (a recursive "
+                                "structure)", line)
+            count += size
+        elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            count += 1
+            if isinstance(event, yaml.ScalarEvent) and event.anchor:
+                sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                if event.anchor:
+                    sizes[event.anchor] = None
+                open_anchors.append((event.anchor, count))
+                if len(open_anchors) > MAX_DEPTH:
+                    raise YamlError(f"lists and mappings nested more than {MAX_DEPTH} deep", line)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start = open_anchors.pop()
+            if anchor:
+                sizes[anchor] = count - start + 1
+        if count > MAX_NODES:
+            raise YamlError(f"more than {MAX_NODES:,} values (aliases expanded) by this line: an alias bomb, or "
+                            "an array better declared with a generator, {shape: ..., dist: ...}", line)
+
+
 def load_yaml(text: str):
     """Parse one YAML document; mappings come back as LineDict."""
     try:
+        check_size(text)
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except YamlError:
         raise

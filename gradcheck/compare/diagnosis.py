@@ -50,6 +50,23 @@ def diagnosis(got: np.ndarray, want: np.ndarray, reference: Reference, used: np.
     return "; " + "; ".join(hints)
 
 
+def non_finite(got: np.ndarray, want: np.ndarray) -> str:
+    """NaN and infinite gradient elements, named and counted ("" when there are none).
+
+    A margin of "inf times the allowance" says nothing about why: a NaN is a
+    0/0 or inf - inf in the backward, an inf an overflow or a division by zero.
+    """
+    nan, inf = np.isnan(got), np.isinf(got)
+    if not (np.any(nan) or np.any(inf)):
+        return ""
+    parts = [f"{int(np.count_nonzero(kind))} {name}" for kind, name in ((nan, "NaN"), (inf, "infinite"))
+             if np.any(kind)]
+    first = list(map(int, np.argwhere(nan | inf)[0]))
+    where = "the reference is finite" if np.all(np.isfinite(want)) else "the reference is not finite either"
+    return (f"; the gradient has {' and '.join(parts)} element(s) of {got.size} (first at {first}) where "
+            f"{where}: a non-finite gradient is wrong, not an error")
+
+
 def _factor(ratio: float) -> str:
     """A scale factor in words that keep its distance from 1 visible: "1 + 1e-06", not "1"."""
     if abs(ratio - 1) < 1e-3:

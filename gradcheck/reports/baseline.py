@@ -30,6 +30,7 @@ from pathlib import Path, PurePath
 from typing import Mapping, Sequence
 
 from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.compare.verdict import NOTHING
 from gradcheck.reports.table import finite_or_none, format_number
 
 BASELINE_VERSION = 1
@@ -113,10 +114,15 @@ def entry_of(c: Comparison) -> Entry:
     )
 
 
+def compared(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The rows a baseline holds: comparisons, not the row that says a case compared nothing."""
+    return [c for c in comparisons if c.method != NOTHING]
+
+
 def to_json(comparisons: Sequence[Comparison]) -> str:
     """The baseline of a run, deterministic to the byte for the same comparisons."""
     entries = {}
-    for c in comparisons:
+    for c in compared(comparisons):
         entry = entry_of(c)
         entries[key(c)] = {
             "status": entry.status.value, "max_abs_err": entry.max_abs_err,
@@ -175,7 +181,7 @@ def diff(comparisons: Sequence[Comparison], baseline: Mapping[str, Entry], *,
     """Hold this run's comparisons against a baseline."""
     regressions, improvements, new, now_skipped = [], [], [], []
     seen = set()
-    for c in comparisons:
+    for c in compared(comparisons):
         k = key(c)
         seen.add(k)
         before = baseline.get(k)

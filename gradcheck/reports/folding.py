@@ -13,6 +13,7 @@ from pathlib import PurePath
 from typing import Sequence
 
 from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.compare.verdict import NOTHING
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 
@@ -48,7 +49,9 @@ class Folded:
 
 
 def table_rows(comparisons: Sequence[Comparison], view: View) -> list[Comparison | Folded]:
-    rows = [c for c in comparisons if c.status is not Status.SKIP or view.show_skips]
+    # Skips fold into one line per reason, but an expected failure (XFAIL) and a case that compared
+    # nothing are verdicts of their own, and stay in the table.
+    rows = [c for c in comparisons if c.status is not Status.SKIP or view.show_skips or c.xfail or c.method == NOTHING]
     if view.verbosity <= QUIET:
         rows = [c for c in rows if c.status in (Status.FAIL, Status.ERROR)]
     shown = _fold_errors(rows)
@@ -135,6 +138,10 @@ def notes(comparisons: Sequence[Comparison], view: View) -> list[str]:
             lines.append(f"ERROR {who}{_where(c)}: {c.message}")
             if view.verbosity >= VERBOSE and c.detail is not None and c.detail.trace:
                 lines.extend("    " + line for line in c.detail.trace.rstrip("\n").splitlines())
+        elif c.message and (c.method == NOTHING or c.xfail) and (c.case, c.method, c.message) not in seen:
+            seen.add((c.case, c.method, c.message))
+            word = "NOTHING TO COMPARE" if c.method == NOTHING else "XPASS" if c.status is Status.PASS else "XFAIL"
+            lines.append(f"{word} {c.case} › {c.method}{_where(c)}: {c.message}")
     if view.verbosity > QUIET:
         lines.extend(skip_lines(comparisons))
     return lines
@@ -144,7 +151,7 @@ def skip_lines(comparisons: Sequence[Comparison]) -> list[str]:
     """'192 rows skipped: tensorflow is not installed (...)': one line per reason."""
     reasons: dict[str, list[Comparison]] = {}
     for c in comparisons:
-        if c.status is Status.SKIP:
+        if c.status is Status.SKIP and not c.xfail and c.method != NOTHING:
             reasons.setdefault(c.message or "skipped", []).append(c)
     lines = []
     for reason, rows in reasons.items():

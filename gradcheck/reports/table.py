@@ -21,6 +21,7 @@ from rich.text import Text
 
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.crosscheck import disagreements
+from gradcheck.compare.verdict import NOTHING, is_xfail, is_xpass, unchecked_cases
 from gradcheck.reports.folding import QUIET, Folded, View, notes, table_rows
 
 JSON_VERSION = 1
@@ -36,8 +37,28 @@ def summarize(comparisons: Iterable[Comparison]) -> dict[str, int]:
 
 
 def summary_line(comparisons: Sequence[Comparison]) -> str:
+    """The counts of rows by status, then what those counts hide: cases that compared nothing,
+    expected failures (counted as skips) and unexpected passes (counted as passes)."""
     s = summarize(comparisons)
-    return f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, {s['errors']} errors"
+    line = f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, {s['errors']} errors"
+    unchecked = len(unchecked_cases(comparisons))
+    extras = [
+        (unchecked, f"{unchecked} case{'s' if unchecked != 1 else ''} with nothing to compare"),
+        (xfails := sum(map(is_xfail, comparisons)), f"{xfails} xfailed"),
+        (xpasses := sum(map(is_xpass, comparisons)), f"{xpasses} XPASS"),
+    ]
+    return "; ".join([line] + [text for count, text in extras if count])
+
+
+def verdict_word(c: Comparison) -> str:
+    """PASS, FAIL, SKIP, ERROR; XFAIL and XPASS on an xfail case; NOTHING TO COMPARE for a case that compared nothing."""
+    if c.method == NOTHING:
+        return "NOTHING TO COMPARE"
+    if is_xfail(c):
+        return "XFAIL"
+    if is_xpass(c):
+        return "XPASS"
+    return c.status.value.upper()
 
 
 def format_number(value: float | None) -> str:
@@ -86,9 +107,9 @@ def build_table(comparisons: Sequence[Comparison | Folded], *, title: str | None
 
 
 def _verdict(c: Comparison | Folded) -> str:
-    verdict = c.status.value.upper()
     if isinstance(c, Folded):
-        return f"{verdict} ({c.count} rows)"
+        return f"{c.status.value.upper()} ({c.count} rows)"
+    verdict = verdict_word(c)
     if c.kinks and c.status is Status.PASS and c.method != "numeric":
         verdict += f" ({c.kinks} kinks)"
     return verdict
@@ -165,7 +186,7 @@ def comparison_to_json(c: Comparison) -> dict:
         "got": finite_or_none(c.got), "want": finite_or_none(c.want),
         "tolerance": c.tolerance.as_dict() if c.tolerance is not None else None,
         "kinks": c.kinks, "message": c.message,
-    }
+    } | ({"xfail": True} if c.xfail else {})
 
 
 def to_json(comparisons: Sequence[Comparison]) -> str:

@@ -27,6 +27,7 @@ from gradcheck.engine.estimates import OutsideDomain, Reference
 from gradcheck.engine.fast import Directional, directional_reference
 from gradcheck.engine.reference import reference_vjp
 from gradcheck.methods import Mode, use_fast
+from gradcheck.run import phase
 
 
 def seeded_tangent(problem: Problem, name: str) -> np.ndarray:
@@ -51,6 +52,7 @@ class References:
         problem = self.problem
         for name in problem.wrt:
             if use_fast(self.mode, problem.inputs[name].size) and name not in problem.case.expect:
+                phase.announce(f"the directional (fast-mode) reference for input {name}")
                 try:
                     self.directional[name] = directional_reference(
                         problem.forward, list(problem.inputs.values()), problem.cotangent, self.index(name))
@@ -74,6 +76,7 @@ class References:
         if name in self._failed:
             raise self._failed[name]
         if name not in self._full:
+            phase.announce(f"the finite-difference reference for input {name}")
             problem = self.problem
             try:
                 reference = reference_vjp(problem.forward, list(problem.inputs.values()), problem.cotangent,
@@ -92,6 +95,7 @@ class References:
         """The seeded tangent of `name` and the finite-difference J u along it."""
         tangent = seeded_tangent(self.problem, name)
         if name not in self._jvp:
+            phase.announce(f"the directional reference for input {name} (forward mode)")
             problem = self.problem
             self._jvp[name] = reference_jvp(problem.forward, list(problem.inputs.values()), self.index(name), tangent)
         return tangent, self._jvp[name]

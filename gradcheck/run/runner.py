@@ -15,6 +15,7 @@ import numpy as np
 
 from gradcheck import backends
 from gradcheck.backends.framework import installed
+from gradcheck.backends.tensorflow_backend import quiet_environment
 from gradcheck.cases.problem import (
     DEFAULT_MAX_ELEMENTS,
     CaseError,
@@ -22,7 +23,7 @@ from gradcheck.cases.problem import (
     materialize_outputs,
 )
 from gradcheck.cases.schema import Case
-from gradcheck.compare import fast
+from gradcheck.compare import fast, linearity, verdict
 from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
@@ -36,6 +37,7 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
+from gradcheck.run import phase
 from gradcheck.run.detail import explain, with_trace
 from gradcheck.run.references import References
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
@@ -53,6 +55,7 @@ class RunOptions:
     device: str = "cpu"
     step_scale: float = 1.0  # multiplies the reference's steps (explore's second look at a failure)
     step_curves: bool = False  # the worst element's step-size curve on failing rows (for --html; costly)
+    timeout: float | None = None  # seconds per case (--timeout): wins over the case's own timeout:
 
 
 def install_hint(method: str) -> str:
@@ -95,10 +98,28 @@ def reported_methods(case: Case, options: RunOptions) -> list[str]:
 
 
 def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
+    quiet_environment()  # before a case's own module imports TensorFlow and its C++ logger speaks
     if options.dtype is not None and options.dtype != case.dtype:
         case = replace(case, dtype=options.dtype)
     rows = _run(case, reported_methods(case, options), options)
+    # A case that errored is red already; one that ran clean but compared nothing must not look green.
+    if not case.skip and not verdict.analytic_ran(rows) and all(r.status is not Status.ERROR for r in rows):
+        rows.append(comparison_for(Status.SKIP, f"nothing to compare: {_nothing_reason(case, rows, options)}",
+                                   **_where(case, verdict.NOTHING, "-")))
     return apply_xfail(case, rows)
+
+
+def _nothing_reason(case: Case, rows: list[Comparison], options: RunOptions) -> str:
+    """Why no analytic method ran: all skipped, all filtered out, or none given."""
+    if any(r.method not in verdict.NOT_ANALYTIC for r in rows):
+        return "every analytic method was skipped"
+    if case.methods is not None and not any(m not in verdict.NOT_ANALYTIC for m in case.methods):
+        return f"its methods: ({', '.join(case.methods)}) name no analytic method"
+    unfiltered = applicable_methods(case, replace(options, methods=None))
+    if any(m not in verdict.NOT_ANALYTIC for m in unfiltered):
+        return f"--method {' '.join(options.methods or ())} leaves none of this case's analytic methods"
+    return ("the case gives no analytic gradient to check against the reference "
+            "(add vjp:, or torch:, tensorflow:, jax:)")
 
 
 def _where(case: Case, method: str, name: str) -> dict:
@@ -137,6 +158,7 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
     needed = case.reference_framework  # a framework function alone, or a module: the reference needs it
     if needed is not None and not installed(needed):
         return error_rows(case, methods, Status.SKIP, install_hint(needed))
+    phase.announce("materialising the case (building the inputs, calling the forward once)")
     try:
         problems = materialize_outputs(case, max_elements=options.max_elements)
     except CaseError as exc:  # its context, if any, is what the user's code raised: kept for -v
@@ -157,6 +179,7 @@ def _problem_rows(problem: Problem, methods: list[str], options: RunOptions) -> 
 
     rows: list[Comparison] = []
     for method in methods:
+        phase.announce(f"method {method}")
         if method == NUMERIC:
             rows.extend(_reference_rows(case, references))
         elif method == EXPECT:
@@ -224,6 +247,7 @@ def _method_rows(problem: Problem, method: str, references: References, options:
         return _jvp_rows(problem, method, backend, task, references, options)
     try:
         gradients = backend.gradients(task)
+        scaled = backend.gradients(replace(task, cotangent=linearity.SCALE * task.cotangent))
     except (backends.BackendSkip, UnsupportedLowering) as exc:
         return error_rows(case, [method], Status.SKIP, str(exc))
     except Exception as exc:
@@ -238,6 +262,7 @@ def _method_rows(problem: Problem, method: str, references: References, options:
                                        **where))
             continue
         row = _compare_input(references, name, gradient, tolerance, where)
+        row = linearity.check(row, gradient, scaled.get(name), tolerance)
         rows.append(explain(row, problem, references, gradient, tolerance, curve=options.step_curves))
     return rows
 
@@ -300,15 +325,15 @@ EXPECT_TOLERANCE_OVERRIDE = ToleranceOverride(rtol=EXPECT_TOLERANCE.rtol, atol=E
 
 
 def apply_xfail(case: Case, rows: list[Comparison]) -> list[Comparison]:
-    """An xfail case's failures are expected: they become skips that say so."""
+    """An xfail case's failures are expected: skips marked xfail (XFAIL); its analytic passes are XPASS."""
     if not case.xfail:
         return rows
     adjusted = []
     for row in rows:
         if row.status in (Status.FAIL, Status.ERROR):
-            adjusted.append(row.with_status(Status.SKIP, f"xfail ({case.xfail}): {row.message}"))
-        elif row.status is Status.PASS and row.method != NUMERIC:
-            adjusted.append(row.with_status(Status.PASS, f"xfail case passed ({case.xfail}); remove the xfail"))
-        else:
-            adjusted.append(row)
+            row = replace(row.with_status(Status.SKIP, f"xfail ({case.xfail}): {row.message}"), xfail=True)
+        elif row.status is Status.PASS and row.method not in verdict.NOT_ANALYTIC:
+            row = replace(row.with_status(Status.PASS, f"xfail case passed ({case.xfail}); remove the xfail"),
+                          xfail=True)
+        adjusted.append(row)
     return adjusted

@@ -302,13 +302,16 @@ def test_cuda_rows_skip_with_a_message_when_there_is_no_gpu():
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     rows = run_case(SEEDS["sigmoid-seed"], RunOptions(methods=("numeric", "torch", "torch-jvp"), device="cuda"))
+    # every analytic row skipped: the case also says it compared nothing (issue 10)
     assert statuses(rows) == {("numeric", "x"): "pass", ("torch", "x"): "skip", ("torch-jvp", "x"): "skip",
-                              ("expect", "x"): "pass"}
+                              ("expect", "x"): "pass", ("(none)", "-"): "skip"}
+    assert rows[-1].message == "nothing to compare: every analytic method was skipped"
     assert "no CUDA device for torch" in rows[1].message
     jax = need("jax")
     if not any(device.platform == "gpu" for device in jax.devices()):
         rows = run_case(SEEDS["sigmoid-seed"], RunOptions(methods=("jax",), device="cuda"))
-        assert statuses(rows) == {("jax", "x"): "skip"} and "no CUDA device for jax" in rows[0].message
+        assert statuses(rows) == {("jax", "x"): "skip", ("(none)", "-"): "skip"}
+        assert "no CUDA device for jax" in rows[0].message
 
 
 def _python(code, **env):
@@ -386,7 +389,7 @@ def test_a_missing_framework_skips_in_process(monkeypatch):
     rows = run_case(SEEDS["poly-seed"], RunOptions(methods=("numeric", "jax", "torch-jvp")))
     assert statuses(rows) == {("numeric", "w1"): "pass", ("numeric", "w2"): "pass", ("jax", "w1"): "skip",
                               ("jax", "w2"): "skip", ("torch-jvp", "w1"): "skip", ("torch-jvp", "w2"): "skip",
-                              ("expect", "w1"): "pass", ("expect", "w2"): "pass"}
+                              ("expect", "w1"): "pass", ("expect", "w2"): "pass", ("(none)", "-"): "skip"}
     assert "jax is not installed (pip install 'gradcheck[jax]')" in rows[2].message
 
 

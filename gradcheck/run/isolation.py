@@ -1,0 +1,188 @@
+"""Cases in worker processes that can be killed: a timeout per case, and a crash costs one case.
+
+A forward stuck in C code (an XLA while-loop that never ends, a BLAS call on a
+huge matrix) ignores signals and exceptions alike; only killing its process
+stops it. So each case runs in a worker process started with "spawn" (a
+forked child would inherit the parent's threads and framework state) and
+reused from case to case, so that frameworks are imported once per worker.
+A case past its timeout has its worker killed and replaced; its rows are
+errors naming the phase it was in (run/phase.py), and the next case runs.
+
+Messages from a worker:  ("ready",) once started, ("phase", text) as a case
+goes on, ("rows", comparisons) when it is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import pickle
+import sys
+import time
+from collections import deque
+from multiprocessing.connection import Connection, wait
+from types import MappingProxyType
+from typing import Callable, Sequence
+
+from gradcheck.cases.schema import Case
+from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.run import phase
+from gradcheck.run.runner import RunOptions, error_rows, reported_methods, run_case
+
+DEFAULT_TIMEOUT = 600.0  # seconds: far beyond any honest case, so CI never meets it
+START_TIMEOUT = 300.0  # seconds for a fresh worker to import gradcheck (a loaded CI machine)
+OnCaseDone = Callable[[Case], None]
+
+
+def case_timeout(case: Case, options: RunOptions) -> float:
+    """--timeout, else the case's `timeout:`, else DEFAULT_TIMEOUT."""
+    for seconds in (options.timeout, case.timeout):
+        if seconds is not None:
+            return seconds
+    return DEFAULT_TIMEOUT
+
+
+# ---------------------------------------------------------------- pickling
+
+
+def portable(case: Case) -> bytes | None:
+    """The case pickled with its read-only mappings as dicts, or None if it cannot be (a lambda)."""
+    thawed = {f.name: dict(value) for f in dataclasses.fields(case)
+              if isinstance(value := getattr(case, f.name), MappingProxyType)}
+    try:
+        return pickle.dumps((dataclasses.replace(case, **thawed), tuple(thawed)))
+    except Exception:  # pickle raises PicklingError, TypeError or AttributeError
+        return None
+
+
+def unpack(data: bytes) -> Case:
+    case, thawed = pickle.loads(data)
+    return dataclasses.replace(case, **{name: MappingProxyType(getattr(case, name)) for name in thawed})
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+def serve(connection: Connection, blocked: Sequence[str] = ()) -> None:
+    """A worker's life: run the cases it is sent until told to stop (None) or its parent goes.
+
+    `blocked` are the modules the parent made unimportable (sys.modules[name] = None, as a test
+    hides a framework): the worker sees the same frameworks missing as the process that started it.
+    """
+    for name in blocked:
+        sys.modules[name] = None
+    connection.send(("ready",))
+    with phase.listening(lambda text: connection.send(("phase", text))):
+        while True:
+            try:
+                message = connection.recv()
+            except EOFError:
+                return
+            if message is None:
+                return
+            data, options = message
+            connection.send(("rows", run_case(unpack(data), options)))
+
+
+class Worker:
+    """One worker process and its end of the pipe; started on first use."""
+
+    def __init__(self):
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.connection: Connection | None = None
+        self.job: tuple[int, Case, float] | None = None  # (index, case, deadline) while busy
+        self.phase = "starting"
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        blocked = [name for name, module in sys.modules.items() if module is None]
+        self.process = context.Process(target=serve, args=(child, blocked), daemon=True, name="gradcheck-worker")
+        self.process.start()
+        child.close()
+        if not self.connection.poll(START_TIMEOUT):
+            self.kill()
+            raise RuntimeError(f"a gradcheck worker process did not start within {START_TIMEOUT:g} s")
+        self.connection.recv()  # ("ready",)
+
+    def submit(self, index: int, data: bytes, case: Case, options: RunOptions) -> None:
+        if self.process is None:
+            self.start()
+        self.connection.send((data, options))
+        self.job, self.phase = (index, case, time.monotonic() + case_timeout(case, options)), "starting the case"
+
+    def kill(self) -> None:
+        """Stop the process however stuck it is (SIGKILL), and forget it: the next submit starts another."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.join()
+            self.connection.close()
+        self.process = self.connection = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            try:
+                self.connection.send(None)
+                self.process.join(timeout=5)
+            except (OSError, ValueError):
+                pass
+            self.kill()
+
+
+# ---------------------------------------------------------------- the scheduler
+
+
+def run_isolated(jobs: Sequence[tuple[int, bytes, Case]], options: RunOptions, workers: int,
+                 done: OnCaseDone) -> dict[int, list[Comparison]]:
+    """Run (index, pickled case, case) jobs in `workers` processes; index -> that case's rows."""
+    pending, results = deque(jobs), {}
+    pool = [Worker() for _ in range(max(1, min(workers, len(jobs))))]
+    try:
+        while pending or any(w.job for w in pool):
+            for worker in pool:
+                if worker.job is None and pending:
+                    index, data, case = pending.popleft()
+                    worker.submit(index, data, case, options)
+            busy = [w for w in pool if w.job is not None]
+            soonest = min(w.job[2] for w in busy)
+            ready = wait([w.connection for w in busy], timeout=max(0.0, soonest - time.monotonic()))
+            for worker in busy:
+                finished = _receive(worker, options) if worker.connection in ready else _expired(worker, options)
+                if finished is not None:
+                    index, case = worker.job[:2]
+                    results[index], worker.job = finished, None
+                    done(case)
+    finally:
+        for worker in pool:
+            worker.stop() if worker.job is None else worker.kill()
+    return results
+
+
+def _receive(worker: Worker, options: RunOptions) -> list[Comparison] | None:
+    """The worker's next message: the rows when the case is done, else None (a phase)."""
+    case = worker.job[1]
+    try:
+        message = worker.connection.recv()
+    except (EOFError, OSError):  # the case killed its worker: a crash in native code, an os._exit
+        worker.kill()
+        return _errors(case, options, "the worker process died running this case (a crash in native code?) "
+                                      f"while in: {worker.phase}")
+    if message[0] == "phase":
+        worker.phase = message[1]
+        return None
+    return message[1]
+
+
+def _expired(worker: Worker, options: RunOptions) -> list[Comparison] | None:
+    """Error rows for a case past its deadline, its worker killed; None while it has time left."""
+    _, case, deadline = worker.job
+    if time.monotonic() < deadline:
+        return None
+    worker.kill()
+    seconds = case_timeout(case, options)
+    return _errors(case, options, f"timed out after {seconds:g} s while in: {worker.phase}; the case was stopped "
+                                  "(raise the limit with `timeout:` in the case or --timeout)")
+
+
+def _errors(case: Case, options: RunOptions, message: str) -> list[Comparison]:
+    return error_rows(case, reported_methods(case, options), Status.ERROR, message)
