@@ -141,10 +141,11 @@ def explore_case(case: Case, *, examples: int = 100, seed: int = 0, max_seconds:
         if not any(is_bug(r) for r in rows):
             return False
         # A second look with steps 2^16 times smaller, well under any oscillation the first steps may
-        # have matched (sin x / x at x = 1e5): a bug stays, an aliased reference does not.
+        # have matched (sin x / x at x = 1e5): where the gradient then passes, the first reference was
+        # aliased, not the gradient wrong. A second look that is merely noisier confirms nothing away.
         again = run_case(at_point(case, {**base.inputs, **drawn}, base.cotangent), second_look)
         bugs = {(r.method, r.input) for r in rows if is_bug(r)}
-        if not any(is_bug(r) and (r.method, r.input) in bugs for r in again):
+        if all(r.status is Status.PASS for r in again if (r.method, r.input) in bugs):
             tally.unverifiable += 1
             return False
         return True
