@@ -1,16 +1,14 @@
 """--gradcheck-strict: skips, cases with nothing to compare and XPASS fail the pytest run too."""
 
-import importlib.metadata
 import os
-from pathlib import Path
 
 import pytest
 
-# pytester forgets the modules first imported inside an in-process run, and NumPy refuses to be
-# imported twice: import what the runs use here, once.
+# The plugin tests' runner and their once-only imports (pytester forgets modules first imported
+# inside an in-process run, and NumPy refuses to be imported twice).
+from tests.test_plugin import REPO, run
 
 pytest_plugins = ["pytester"]
-REPO = Path(__file__).resolve().parents[1]
 
 CASES = """\
 cases:
@@ -45,14 +43,6 @@ def project(pytester, monkeypatch):
     (pytester.path / "cases").mkdir()
     (pytester.path / "cases" / "demo.yaml").write_text(CASES)
     return pytester
-
-
-INSTALLED = any(ep.value == "gradcheck.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
-PLUGIN = () if INSTALLED else ("-p", "gradcheck.pytest_plugin")
-
-
-def run(pytester, *args):
-    return pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider", *args)
 
 
 def test_without_strict_nothing_to_compare_skips_and_xpass_passes(project):
