@@ -119,11 +119,6 @@ def radius(x: np.ndarray) -> np.ndarray:
     return RADIUS * scales(x)
 
 
-def within_radius(steps: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """`steps` (the largest move per element) cut down to the radius."""
-    return np.minimum(steps, radius(x))
-
-
 def largest_multiple(moves: np.ndarray, x: np.ndarray) -> float:
     """The largest t with t |moves[..., i]| within every element's radius (moves: (..., n) over x's elements)."""
     reach = np.abs(np.asarray(moves, dtype=np.float64)).reshape(-1, x.size).max(axis=0, initial=0.0)
