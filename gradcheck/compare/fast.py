@@ -120,8 +120,8 @@ def implicated(verdict: Verdict, reference: Directional) -> np.ndarray:
 
 def partial_row(got: np.ndarray, verdict: Verdict, elements: np.ndarray, partial: Reference, tolerance: Tolerance,
                 why: str, **where) -> Comparison:
-    """The element-wise comparison at `elements` (a partial full check, `why` says why partial) of a
-    gradient that did not pass along the directions.
+    """The element-wise comparison at `elements` (a partial full check; `why` says why partial and
+    which were checked) of a gradient that did not pass along the directions.
 
     It fails where an element fails. Where none of the checked ones does, a
     discrepancy along the directions still fails the row (the unchecked
@@ -129,11 +129,12 @@ def partial_row(got: np.ndarray, verdict: Verdict, elements: np.ndarray, partial
     """
     a = np.asarray(got, dtype=np.float64)
     row = compare(a.reshape(-1)[elements], partial, tolerance, **where)
-    if row.worst_index is not None:
-        row = replace(row, worst_index=tuple(int(i) for i in np.unravel_index(elements[row.worst_index[0]], a.shape)))
-    total = a.size
-    checked = f"{len(elements):,} of {total:,} elements (those the directions implicate most) were checked element-wise"
-    prefix = f"fast mode: {verdict.reason}; {why}, so {checked}"
+    if row.worst_index is not None:  # an index among the checked elements, as an index of the input
+        index = tuple(int(i) for i in np.unravel_index(elements[row.worst_index[0]], a.shape))
+        message = row.message.replace(f"worst at {list(row.worst_index)}:", f"worst at {list(index)}:", 1)
+        row = replace(row, worst_index=index, message=message.replace(" elements out of tolerance",
+                                                                      " checked elements out of tolerance", 1))
+    prefix = f"fast mode: {verdict.reason}; {why}"
     if row.status is not Status.PASS:
         return row.with_status(row.status, f"{prefix}: {row.message}")
     if verdict.evidence:

@@ -111,10 +111,6 @@ class References:
         always, but in auto mode, where it was predicted not to fit the budget."""
         return self.mode is not Mode.AUTO or name in self._full or name not in self.predictions
 
-    def affordable(self, name: str) -> int:
-        """How many of a fast input's elements a partial check can take within the budget."""
-        return min(self.problem.inputs[name].size, cost.affordable_elements(self.predictions[name], self.budget))
-
     def partial(self, name: str, elements: np.ndarray) -> Reference:
         """The element-wise reference of `name` at the flat `elements` only (shape (len(elements),));
         a CaseError where it cannot be had."""
@@ -129,6 +125,12 @@ class References:
                 raise _failure(name, exc) from exc
             self._partial[key] = reference
         return self._partial[key]
+
+    def along(self, name: str, direction: np.ndarray) -> Directional:
+        """phi's derivative along one given direction of `name` (flat, n)."""
+        problem = self.problem
+        return directional_reference(problem.forward, list(problem.inputs.values()), problem.cotangent,
+                                     self.index(name), directions=direction[None])
 
     def computed_full(self, name: str) -> Reference | None:
         """The full reference of `name` if it has been computed, without computing it."""

@@ -38,7 +38,7 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
-from gradcheck.run import phase
+from gradcheck.run import narrowing, phase
 from gradcheck.run.detail import explain, with_trace
 from gradcheck.run.references import References, seconds
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
@@ -232,12 +232,13 @@ def _partial_check(references: References, name: str, gradient: np.ndarray, verd
     directions, the elements they implicate most, as many as the budget allows."""
     prediction, budget = references.predictions[name], seconds(references.budget)
     why = f"the full check (predicted {seconds(prediction.seconds)}) does not fit the budget of {budget}"
-    count = references.affordable(name)
-    if count == 0:
+    chosen = narrowing.suspects(references, name, gradient, verdict)
+    if len(chosen.elements) == 0:
         return comparison_for(Status.FAIL, f"fast mode: {verdict.reason}; {why}, which leaves no element to "
                               "check element-wise (raise --budget)", **where)
-    elements = fast.implicated(verdict, references.directional[name])[:count]
-    return fast.partial_row(gradient, verdict, elements, references.partial(name, elements), tolerance, why, **where)
+    return fast.partial_row(gradient, verdict, chosen.elements, references.partial(name, chosen.elements),
+                            tolerance, f"{why}, so {len(chosen.elements):,} of {np.size(gradient):,} elements "
+                            f"({chosen.how}) were checked element-wise", **where)
 
 
 def _reference_rows(case: Case, references: References) -> list[Comparison]:
