@@ -85,8 +85,8 @@ def element_evaluations(count: int) -> int:
 
 def affordable_elements(prediction: Prediction, seconds: float) -> int:
     """How many elements, moved alone, a reference can check within `seconds` (0: none)."""
-    spare = (seconds - FIXED_SECONDS) / max(prediction.per_evaluation, 1e-12) - SETTLE_EVALUATIONS
-    return max(0, int(spare // PER_GROUP))
+    evaluations = math.floor((seconds - FIXED_SECONDS) / max(prediction.per_evaluation, 1e-12) + 1e-9)
+    return max(0, (evaluations - SETTLE_EVALUATIONS) // PER_GROUP)
 
 
 def probe_evaluations(shape: tuple[int, ...]) -> int:
@@ -96,9 +96,10 @@ def probe_evaluations(shape: tuple[int, ...]) -> int:
 
 
 def predict_full(forward: Callable, inputs: Sequence[np.ndarray], index: int, *,
-                 budget: float) -> Prediction:
+                 budget: float, closer: bool = False) -> Prediction:
     """The predicted cost of reference_vjp(forward, inputs, _, index), spending at most a share of
-    `budget` on finding out."""
+    `budget` on finding out. `closer`: find the groups even where the upper bound fits the budget
+    (a closer prediction for benchmarks and tests; auto mode does not need it)."""
     start = time.perf_counter()
     inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
     x = inputs[index]
@@ -117,7 +118,8 @@ def predict_full(forward: Callable, inputs: Sequence[np.ndarray], index: int, *,
     if one_group.seconds > budget:
         return one_group  # even the cheapest full check does not fit: no more forward calls spent
     alone = prediction(np.ones(x.size, dtype=np.int64), per_call, ALONE)
-    if alone.seconds <= budget or x.size < 2 or probe_evaluations(x.shape) * per_call > PROBE_SHARE * budget:
+    if (alone.seconds <= budget and not closer) or x.size < 2 \
+            or probe_evaluations(x.shape) * per_call > PROBE_SHARE * budget:
         return alone  # it fits whatever the groups; or finding them would eat the budget
     # The reference's own start (batching decided, f(x) three times), timed per point as it will run.
     evaluate = Evaluator(forward, inputs, index, output_shape, DEFAULT_MEMORY_BYTES)
@@ -127,7 +129,7 @@ def predict_full(forward: Callable, inputs: Sequence[np.ndarray], index: int, *,
     evaluate(np.stack([x, x]))  # two points, batched where baseline found that safe: as the reference calls
     per_evaluation = (time.perf_counter() - begin) / 2 + engine
     alone = prediction(np.ones(x.size, dtype=np.int64), per_evaluation, ALONE)
-    if alone.seconds <= budget or not repeats:
+    if (alone.seconds <= budget and not closer) or not repeats:
         return alone  # a forward that does not repeat bitwise is never grouped
     if probe_evaluations(x.shape) * per_evaluation > PROBE_SHARE * budget:
         return alone  # even finding the candidates would eat the budget: the upper bound stands

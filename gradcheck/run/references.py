@@ -123,6 +123,8 @@ class References:
                                               self.index(name), elements, step_scale=self.step_scale)
             except Exception as exc:  # user code: this row says why
                 raise _failure(name, exc) from exc
+            if not np.all(np.isfinite(reference.value)):
+                raise CaseError(f"the reference for {name} is not finite: the forward is undefined near the point")
             self._partial[key] = reference
         return self._partial[key]
 
