@@ -118,14 +118,19 @@ def implicated(verdict: Verdict, reference: Directional) -> np.ndarray:
     return np.argsort(-score, kind="stable")
 
 
-def partial_row(got: np.ndarray, verdict: Verdict, elements: np.ndarray, partial: Reference, tolerance: Tolerance,
-                why: str, **where) -> Comparison:
+def partial_row(got: np.ndarray, verdict: Verdict, reference: Directional, elements: np.ndarray, partial: Reference,
+                tolerance: Tolerance, why: str, **where) -> Comparison:
     """The element-wise comparison at `elements` (a partial full check; `why` says why partial and
     which were checked) of a gradient that did not pass along the directions.
 
     It fails where an element fails. Where none of the checked ones does, a
-    discrepancy along the directions still fails the row (the unchecked
-    elements may hold it); a kink or an unsettled reference alone does not.
+    discrepancy along the directions still fails the row: the unchecked
+    elements may hold it, and a partial check cannot clear them (a full one
+    might: errors inside the element-wise tolerance, as an approximate
+    gradient makes, add up along a direction). The message says which is
+    proved: a discrepancy larger than errors within tolerance can add up to
+    needs an element out of tolerance. A kink or an unsettled reference alone
+    does not fail the row.
     """
     a = np.asarray(got, dtype=np.float64)
     row = compare(a.reshape(-1)[elements], partial, tolerance, **where)
@@ -137,10 +142,24 @@ def partial_row(got: np.ndarray, verdict: Verdict, elements: np.ndarray, partial
     prefix = f"fast mode: {verdict.reason}; {why}"
     if row.status is not Status.PASS:
         return row.with_status(row.status, f"{prefix}: {row.message}")
-    if verdict.evidence:
-        return row.with_status(Status.FAIL, f"{prefix}, and all are within tolerance: the error along the "
-                               "directions lies in elements not checked (raise --budget to check them all)")
+    if verdict.evidence:  # the row's numbers are then the directions' (no element was found wrong)
+        return replace(row, status=Status.FAIL, margin=float(np.max(verdict.discrepancy / verdict.allowed)),
+                       max_abs_err=float(np.max(verdict.discrepancy)), worst_index=None, got=None, want=None,
+                       message=f"{prefix}, and all are within tolerance: {_unchecked(a, verdict, reference, tolerance)} "
+                               "(raise --budget, or run --mode fast, to check them all)")
     return row.with_status(row.status, f"{prefix}, and all are within tolerance")
+
+
+def _unchecked(a: np.ndarray, verdict: Verdict, reference: Directional, tolerance: Tolerance) -> str:
+    """What a discrepancy along the directions says of the elements not checked."""
+    if not np.all(np.isfinite(a)):
+        return "an element not checked is not finite"
+    within = np.abs(reference.directions) @ tolerance.allowance(np.abs(a.reshape(-1))) + verdict.allowed
+    if np.any(verdict.discrepancy > within):
+        return ("some element not checked is out of tolerance (the discrepancy along the directions is more "
+                "than errors within tolerance add up to)")
+    return ("the discrepancy along the directions lies in elements not checked, or in errors within the "
+            "element-wise tolerance that add up")
 
 
 def reference_row(reference: Directional, floor: float, **where) -> Comparison:

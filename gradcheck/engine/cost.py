@@ -7,8 +7,8 @@ is cheap, the faster kept: a first call may pay for warming up); where that
 leaves the choice open, the pilot builds the reference's own Evaluator and
 baseline (reference.py starts the same way: batching decided) and times a
 two-point call, batched where the forward allows it, as the reference's calls
-will be. The engine adds ENGINE_SECONDS_PER_ELEMENT per
-input and output element of each point (building the point, differencing).
+will be. The engine adds ENGINE_SECONDS_PER_ELEMENT per input and output
+element of each point (building the point, differencing).
 
 The evaluations follow from the groups of elements moved together
 (sparsity.py): about PER_GROUP per group (8 central differences, 1 complex
@@ -22,15 +22,21 @@ the prediction is a typical cost, not a bound.
 The groups are what the proof finds, and the proof is the costly part (2 log2
 probes per group), so it is not run. Instead, in order of cost:
 
-1. every element alone (n groups, no proof): an upper bound for any forward;
-   if even that fits the budget, nothing more is spent;
-2. else the lattice's candidates (sparsity.candidate_sizes: a few batched
+1. one group of every element (the fewest evaluations any full check needs),
+   from the one timed call: where even that exceeds the budget, the prediction
+   is this lower bound ("at least"), and no other forward call is spent;
+2. every element alone (n groups, no proof): an upper bound ("at most"); if it
+   fits the budget, nothing more is spent;
+3. else the lattice's candidates (sparsity.candidate_sizes: a few batched
    probes per axis, no proof), when those probes are predicted to take at most
    PROBE_SHARE of the budget. The candidates are the groups the proof confirms
    where the Jacobian is the lattice it looks like (one for an element-wise op,
    one per column of matmul's x, k x k for a convolution); a refuted candidate
    splits, so this is then a lower bound;
-3. else the upper bound stands (and says so).
+4. else the upper bound stands (and says so).
+
+The pilot thus costs at most two forward calls, or PROBE_SHARE of the budget
+and a dozen calls where the budget is worth it.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class References:
 
     def full_fits(self, name: str) -> bool:
         """Whether a fast input's full reference may be computed after a failure along the directions:
-        always, but in auto mode, where it was predicted not to fit the budget."""
+        always, except in auto mode, where it was predicted not to fit the budget."""
         return self.mode is not Mode.AUTO or name in self._full or name not in self.predictions
 
     def partial(self, name: str, elements: np.ndarray) -> Reference:

@@ -236,8 +236,8 @@ def _partial_check(references: References, name: str, gradient: np.ndarray, verd
     if len(chosen.elements) == 0:
         return comparison_for(Status.FAIL, f"fast mode: {verdict.reason}; {why}, which leaves no element to "
                               "check element-wise (raise --budget)", **where)
-    return fast.partial_row(gradient, verdict, chosen.elements, references.partial(name, chosen.elements),
-                            tolerance, f"{why}, so {len(chosen.elements):,} of {np.size(gradient):,} elements "
+    return fast.partial_row(gradient, verdict, references.directional[name], chosen.elements,
+                            references.partial(name, chosen.elements), tolerance, f"{why}, so {len(chosen.elements):,} of {np.size(gradient):,} elements "
                             f"({chosen.how}) were checked element-wise", **where)
 
 
