@@ -143,7 +143,7 @@ def predict_full(forward: Callable, inputs: Sequence[np.ndarray], index: int, *,
     sizes = sizes[sizes > 0]
     if len(sizes) == x.size:
         return prediction(sizes, per_evaluation, "every element alone: no outputs shared")
-    return prediction(sizes, per_evaluation, f"{len(sizes):,} groups of elements")
+    return prediction(sizes, per_evaluation, f"{len(sizes):,} group{'s' if len(sizes) > 1 else ''} of elements")
 
 
 def _timed_call(forward: Callable, inputs: list[np.ndarray]) -> tuple[tuple[int, ...], float]:

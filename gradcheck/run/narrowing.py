@@ -29,6 +29,7 @@ from gradcheck.engine import cost
 from gradcheck.run.references import References
 
 HALVING_EVALUATIONS = 18  # one direction: baseline and batching (9), 4 levels x 2 sides, f(x)
+PLAN_SHARE = 0.8  # of the budget, for the planned halvings and element-wise check
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,12 @@ def suspects(references: References, name: str, gradient: np.ndarray, verdict: f
     directional = references.directional[name]
     prediction, budget = references.predictions[name], references.budget
     everything = np.arange(directional.directions.shape[1])
-    halvings = plan(len(everything), prediction.per_evaluation, budget) if verdict.evidence else None
+    finite = np.isfinite(np.asarray(gradient, dtype=np.float64).reshape(-1))
+    if not finite.all():  # nothing to halve on: the non-finite elements are the suspects
+        count = cost.affordable_elements(prediction, budget)
+        return Suspects(np.flatnonzero(~finite)[:count], "the elements where the gradient is not finite")
+    # Planned within PLAN_SHARE of the budget: the rest is slack for halvings slower than predicted.
+    halvings = plan(len(everything), prediction.per_evaluation, PLAN_SHARE * budget) if verdict.evidence else None
     if halvings is None:
         ranked = fast.implicated(verdict, directional)
         count = cost.affordable_elements(prediction, budget)

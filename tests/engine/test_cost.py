@@ -38,7 +38,7 @@ def conv_like(x):
 ])
 def test_the_predicted_evaluations_are_within_a_factor_two_of_the_reference(forward, inputs, groups):
     prediction = cost.predict_full(forward, inputs, 0, budget=100.0, closer=True)
-    assert prediction.groups == groups and prediction.basis == f"{groups:,} groups of elements"
+    assert prediction.groups == groups and prediction.basis == f"{groups:,} group{'s' if groups > 1 else ''} of elements"
     dz = RNG.normal(size=np.shape(forward(*inputs)))
     actual = reference_vjp(forward, inputs, dz, 0).evaluations
     assert 0.5 < prediction.evaluations / actual < 2, (prediction.evaluations, actual)

@@ -103,14 +103,14 @@ def dense_vjp_needle(x, dz):
 def test_a_fast_failure_over_the_budget_is_narrowed_down_to_the_wrong_element():
     rng = np.random.default_rng(3)
     x, dz = rng.normal(size=N), rng.normal(size=N)
-    result = gradcheck.check(dense, {"x": x}, vjp=dense_vjp_needle, cotangent=dz, budget=0.5)
+    result = gradcheck.check(dense, {"x": x}, vjp=dense_vjp_needle, cotangent=dz, budget=1.0)
     (vjp,) = rows(result, "vjp")
     assert vjp.status is Status.FAIL and vjp.worst_index == (NEEDLE,)
     checked = re.search(r"so ([\d,]+) of 5,000 elements \(those left after (\d+) halvings", vjp.message)
     assert checked, vjp.message
     assert int(checked[1].replace(",", "")) <= 5000 / 2 ** int(checked[2]) + 1 and int(checked[2]) >= 3
     assert f"checked elements out of tolerance; worst at [{NEEDLE}]" in vjp.message
-    assert "does not fit the budget of 0.5 s" in vjp.message
+    assert "does not fit the budget of 1 s" in vjp.message
 
 
 def test_the_halvings_planned_are_the_fewest_that_fit():
@@ -156,3 +156,19 @@ def test_a_budget_that_is_no_positive_number_is_a_usage_error(sleepy_case, budge
 def test_check_refuses_a_budget_that_is_no_positive_number():
     with pytest.raises(ValueError, match="budget must be a number of seconds above 0"):
         gradcheck.check(np.sin, {"x": [1.0]}, budget=0)
+
+
+def test_a_non_finite_gradient_over_the_budget_is_checked_where_it_is_not_finite():
+    rng = np.random.default_rng(4)
+    x, dz = rng.normal(size=N), rng.normal(size=N)
+
+    def nan_vjp(x, dz):
+        s = 1 / (1 + np.exp(-x))
+        g = dz * (s + x * s * (1 - s)) + 0.02 * np.sum(x) * np.sum(dz)
+        g[777] = np.nan
+        return (g,)
+
+    result = gradcheck.check(dense, {"x": x}, vjp=nan_vjp, cotangent=dz, budget=0.5)
+    (vjp,) = rows(result, "vjp")
+    assert vjp.status is Status.FAIL and vjp.worst_index == (777,)
+    assert "1 of 5,000 elements (the elements where the gradient is not finite) were checked" in vjp.message
