@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
@@ -62,6 +62,7 @@ def check(
     expect: Mapping[str, Any] | None = None, methods: Sequence[str] | None = None,
     name: str | None = None, options: RunOptions | None = None,
     args: Sequence[str] | None = None, rng_seed: int | None = None, reference: str | None = None,
+    budget: float | None = None,
 ) -> Result:
     """Check the gradients of `function(*inputs.values(), **params)`.
 
@@ -75,6 +76,8 @@ def check(
     or an integer or boolean array (passed through, never differentiated). A
     tuple or dict `cotangent` gives one cotangent per output (None leaves one out).
     `args` fixes the positional call order over input and param names.
+    `budget` (seconds per input) replaces the options' budget: in auto mode, an input whose full
+    check is predicted to take longer is checked along random directions.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -105,7 +108,12 @@ def check(
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
         expect=MappingProxyType({k: real_array(v, f"expect[{k!r}]") for k, v in (expect or {}).items()}),
     )
-    return Result(tuple(run_case(case, options or RunOptions())))
+    options = options or RunOptions()
+    if budget is not None:
+        if not budget > 0:
+            raise ValueError(f"budget must be a number of seconds above 0, got {budget!r}")
+        options = replace(options, budget=float(budget))
+    return Result(tuple(run_case(case, options)))
 
 
 def _input_spec(name: str, value: Any) -> InputSpec:

@@ -13,7 +13,7 @@ import sys
 import click
 from rich.console import Console
 
-from gradcheck.methods import METHODS, MODES
+from gradcheck.methods import DEFAULT_BUDGET, METHODS, MODES
 from gradcheck.terminal import UsageError, load_selected, parse_keyword
 from gradcheck.terminal import console as make_console
 from gradcheck.tolerance import DTYPES
@@ -50,7 +50,10 @@ def main() -> None:
               help="Write an HTML report with plots here (needs pip install 'gradcheck[html]').")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Override every case's dtype.")
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True,
-              help="full: every element; fast: random directions; auto: by size.")
+              help="full: every element; fast: random directions; auto: full where the full check is "
+                   "predicted to fit --budget, else fast.")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_BUDGET, show_default=True,
+              metavar="SECONDS", help="Auto mode: seconds the full check of one input may be predicted to take.")
 @click.option("--rtol", type=click.FloatRange(min=0), help="Override every case's relative tolerance.")
 @click.option("--atol", type=click.FloatRange(min=0), help="Override every case's absolute tolerance.")
 @click.option("--max-elements", type=click.IntRange(min=1), default=10_000_000, show_default=True,
@@ -78,8 +81,8 @@ def main() -> None:
               help="Fail on every skip, every case with nothing to compare and every XPASS.")
 @click.option("--shard", "shard_text", metavar="K/N",
               help="Run part K of N parts of about equal predicted cost (for a CI matrix; see `gradcheck merge`).")
-def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, mode, rtol, atol, max_elements,
-        json_path, junit_path, markdown_path, baseline_path, update_path, baseline_factor, jobs, device,
+def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, mode, budget, rtol, atol,
+        max_elements, json_path, junit_path, markdown_path, baseline_path, update_path, baseline_factor, jobs, device,
         shard_text, timeout, strict) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
     from gradcheck.methods import Mode
@@ -102,6 +105,7 @@ def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, 
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
         max_elements=max_elements, device=device, step_curves=html_path is not None, timeout=timeout,
+        budget=budget,
     )
     with progress_bar(len(cases)) as advance:
         comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 NUMERIC = "numeric"
@@ -26,8 +27,8 @@ FRAMEWORK_OF: dict[str, str] = {
 
 class Mode(str, Enum):
     """How an input's reference is computed: every element (full), along random directions (fast),
-    or by size (auto: fast above AUTO_FAST_ABOVE elements, where a full check of a dense Jacobian
-    would take n x 8 evaluations)."""
+    or by predicted cost (auto: full while the full check is predicted to fit the budget, fast
+    otherwise; run/references.py decides, engine/cost.py predicts)."""
 
     AUTO = "auto"
     FULL = "full"
@@ -38,10 +39,18 @@ class Mode(str, Enum):
 
 
 MODES: tuple[str, ...] = tuple(mode.value for mode in Mode)
-AUTO_FAST_ABOVE = 50_000  # elements of one input above which `auto` checks along directions
+DEFAULT_BUDGET = 10.0  # seconds: in auto mode, an input whose full check is predicted longer is checked fast
 
 
-def use_fast(mode: Mode | str, size: int) -> bool:
-    """Whether an input of `size` elements is checked along directions in this mode."""
-    mode = Mode(mode)
-    return mode is Mode.FAST or (mode is Mode.AUTO and size > AUTO_FAST_ABOVE)
+@dataclass(frozen=True)
+class ModeChoice:
+    """Which mode auto mode chose for one input, and why: "auto: fast (full check predicted 180 s >
+    budget 10 s; ...)", "auto: full (predicted within the budget of 10 s)"."""
+
+    mode: Mode  # FULL or FAST
+    reason: str
+    predicted: float | None = None  # seconds the full check was predicted to take (fast choices)
+    budget: float | None = None
+
+    def __str__(self) -> str:
+        return f"auto: {self.mode.value} ({self.reason})"

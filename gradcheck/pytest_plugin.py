@@ -31,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override every case's dtype (and the gradcheck fixture's).")
     group.addoption("--gradcheck-mode", default=None, metavar="MODE",
                     help="auto|full|fast, as `gradcheck run --mode`.")
+    group.addoption("--gradcheck-budget", default=None, metavar="SECONDS",
+                    help="auto mode's budget per input, as `gradcheck run --budget`.")
     group.addoption("--gradcheck-html", default=None, metavar="PATH",
                     help="write an HTML report of the case files' checks, with plots (pip install "
                          "'gradcheck[html]').")
@@ -43,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gradcheck: a check from a gradcheck case file")
-    if config.getoption("gradcheck_dtype") is not None or config.getoption("gradcheck_mode") is not None:
+    if any(config.getoption(name) is not None for name in ("gradcheck_dtype", "gradcheck_mode", "gradcheck_budget")):
         run_options(config)  # a bad value is a usage error now, not one error per item
     if config.getoption("gradcheck_html") is not None:
         import importlib.util
@@ -112,7 +114,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def run_options(config: pytest.Config):
-    """The RunOptions of this session, from --gradcheck-dtype and --gradcheck-mode."""
+    """The RunOptions of this session, from --gradcheck-dtype, --gradcheck-mode and --gradcheck-budget."""
     if _OPTIONS_KEY in config.stash:
         return config.stash[_OPTIONS_KEY]
     from gradcheck.methods import Mode
@@ -126,10 +128,24 @@ def run_options(config: pytest.Config):
     if mode not in {m.value for m in Mode}:
         raise pytest.UsageError(f"--gradcheck-mode must be one of {', '.join(m.value for m in Mode)}, "
                                 f"got {mode!r}")
-    options = RunOptions(dtype=dtype, mode=Mode(mode),
+    options = RunOptions(dtype=dtype, mode=Mode(mode), budget=_budget(config.getoption("gradcheck_budget")),
                          step_curves=config.getoption("gradcheck_html") is not None)
     config.stash[_OPTIONS_KEY] = options
     return options
+
+
+def _budget(text: str | None) -> float:
+    from gradcheck.methods import DEFAULT_BUDGET
+
+    if text is None:
+        return DEFAULT_BUDGET
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = 0.0
+    if not budget > 0:
+        raise pytest.UsageError(f"--gradcheck-budget must be a number of seconds above 0, got {text!r}")
+    return budget
 
 
 @pytest.fixture

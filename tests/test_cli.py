@@ -113,7 +113,10 @@ def test_json_report_follows_the_contract(tmp_path):
     assert vjp["case"] == "sigmoid-seed" and vjp["file"] == "cases/seeds.yaml" and vjp["input"] == "x"
     assert vjp["status"] == "pass" and vjp["max_abs_err"] < 1e-12 and vjp["max_rel_err"] < 1e-10
     assert vjp["tolerance"] == {"rtol": 1e-7, "atol": 1e-10}
-    assert isinstance(vjp["worst_index"], list) and vjp["message"] == ""
+    assert isinstance(vjp["worst_index"], list)
+    # auto mode says which mode checked the input and why (the row passed, so nothing else)
+    assert vjp["message"] == "auto: full (a published answer (expect:) is checked element-wise)"
+    assert vjp["mode"] == "full" and vjp["budget_seconds"] == 10.0 and "predicted_full_seconds" not in vjp
     expect = [r for r in report["results"] if r["method"] == "expect"][0]
     assert expect["status"] == "pass" and expect["tolerance"] == {"rtol": 1e-5, "atol": 1e-8}
     assert not list(path.parent.glob(".*.tmp"))  # no temporary file left behind

@@ -17,6 +17,7 @@ from gradcheck.compare.detail import Detail
 from gradcheck.compare.diagnosis import diagnosis, non_finite
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
+from gradcheck.methods import ModeChoice
 from gradcheck.tolerance import Tolerance
 
 
@@ -49,6 +50,7 @@ class Comparison:
     message: str = ""
     output: str | None = None  # which output's <dz_k, f_k> was differentiated (out[1]), where there are several
     xfail: bool = False  # the case is expected to fail: a SKIP row is an XFAIL, a PASS row an XPASS
+    choice: ModeChoice | None = None  # auto mode's choice for this input (full or fast) and why
     detail: Detail | None = field(default=None, compare=False)  # for the eyes only: not in JSON, not compared
 
     @property

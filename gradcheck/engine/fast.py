@@ -49,9 +49,10 @@ class Directional:
 
 
 def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np.ndarray, index: int,
-                          *, count: int = DIRECTIONS, seed: int = SEED,
-                          memory_bytes: int = DEFAULT_MEMORY_BYTES) -> Directional:
-    """<J^T dz, u_k> for `count` seeded directions u_k of inputs[index], by Richardson differences."""
+                          *, count: int = DIRECTIONS, seed: int = SEED, memory_bytes: int = DEFAULT_MEMORY_BYTES,
+                          directions: np.ndarray | None = None) -> Directional:
+    """<J^T dz, u_k> for `count` seeded directions u_k of inputs[index], by Richardson differences;
+    or along the given `directions` (K, n) instead."""
     inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
     x = inputs[index]
     with np.errstate(all="ignore"):
@@ -59,9 +60,10 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
     dz = np.asarray(cotangent, dtype=np.float64).reshape(-1)
     evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
     f0, _ = baseline(evaluate, x, initial_steps(x))
-    rng = np.random.default_rng(seed)
-    signs = rng.choice([-1.0, 1.0], size=(count, x.size))
-    directions = signs * (1.0 + 0.5 * rng.random((count, x.size))) * scales(x)
+    if directions is None:
+        rng = np.random.default_rng(seed)
+        signs = rng.choice([-1.0, 1.0], size=(count, x.size))
+        directions = signs * (1.0 + 0.5 * rng.random((count, x.size))) * scales(x)
     flat = x.reshape(-1)
     # Each element moves at most 1.5 BASE_STEP of its scale, well within its radius; the cap says so.
     for t in retry_steps(min(BASE_STEP, largest_multiple(directions, x))):

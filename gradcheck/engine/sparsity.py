@@ -87,6 +87,20 @@ def find_groups(moved: Moved, shape: tuple[int, ...], output_size: int, *, budge
     return groups, spent + cost
 
 
+def candidate_sizes(moved: Moved, shape: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """The sizes of the candidate groups that find_groups would set out to prove, and the probes spent
+    finding them (the reach only, a few per axis: no proof). All ones where hardly anything is shared.
+
+    For predicting a reference's cost (cost.py) without paying for the proof.
+    """
+    n = math.prod(shape)
+    reach, spent = _reach(moved, shape, rng)
+    colours = _lattice_colours(shape, reach)
+    if colours.max(initial=0) + 1 > n // 2:
+        return np.ones(n, dtype=np.int64), spent
+    return np.bincount(colours), spent
+
+
 def settle(moved: Moved, pending: list[np.ndarray], n: int, output_size: int, *,
            budget: int) -> tuple[list[Group], int]:
     """Prove each candidate group, splitting refuted ones, until all are proved or single."""

@@ -144,6 +144,19 @@ def notes(comparisons: Sequence[Comparison], view: View) -> list[str]:
             lines.append(f"{word} {c.case} › {c.method}{_where(c)}: {c.message}")
     if view.verbosity > QUIET:
         lines.extend(skip_lines(comparisons))
+        lines.extend(fast_choice_lines(comparisons))
+    return lines
+
+
+def fast_choice_lines(comparisons: Sequence[Comparison]) -> list[str]:
+    """'AUTO matmul-big › y: fast (full check predicted 180 s > budget 10 s)': one line per input that
+    auto mode checked along directions, since a pass then says less than a full check's."""
+    lines = []
+    for c in comparisons:
+        if c.choice is not None and c.choice.mode.value == "fast":
+            line = f"AUTO {c.case} › {c.target}: {c.choice.mode.value} ({c.choice.reason})"
+            if line not in lines:
+                lines.append(line)
     return lines
 
 

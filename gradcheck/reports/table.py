@@ -186,7 +186,15 @@ def comparison_to_json(c: Comparison) -> dict:
         "got": finite_or_none(c.got), "want": finite_or_none(c.want),
         "tolerance": c.tolerance.as_dict() if c.tolerance is not None else None,
         "kinks": c.kinks, "message": c.message,
-    } | ({"xfail": True} if c.xfail else {})
+    } | ({"xfail": True} if c.xfail else {}) | (_choice_json(c) if c.choice is not None else {})
+
+
+def _choice_json(c: Comparison) -> dict:
+    """Auto mode's choice for the row's input: the mode, why, the predicted full check and the budget."""
+    choice = c.choice
+    predicted = None if choice.predicted is None else float(f"{choice.predicted:.2g}")
+    return {"mode": choice.mode.value, "mode_reason": choice.reason, "budget_seconds": choice.budget} | (
+        {"predicted_full_seconds": finite_or_none(predicted)} if predicted is not None else {})
 
 
 def to_json(comparisons: Sequence[Comparison]) -> str:

@@ -22,11 +22,12 @@ def explain(row: Comparison, problem: Problem, references: References, gradient:
     if row.worst_index is None or row.margin is None or row.margin <= 1.0:
         return row
     name, worst = row.input, row.worst_index
-    reference = references.full(name)  # a failing fast row has computed it already
-    margins, _, _ = element_margins(np.asarray(gradient, dtype=np.float64), reference, tolerance)
+    reference = references.computed_full(name)  # a failing fast row has computed it, unless it was partial
+    margins = None if reference is None else element_margins(np.asarray(gradient, dtype=np.float64),
+                                                             reference, tolerance)[0]
     detail = Detail(margins=margins, point=point_values(problem, name, worst),
                     cotangent=_cotangent_at(problem.cotangent, problem.inputs[name].shape, worst),
-                    curve=_curve(problem, references, name, worst) if curve else None)
+                    curve=_curve(problem, references, name, worst) if curve and reference is not None else None)
     return row.with_detail(detail)
 
 

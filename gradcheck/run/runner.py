@@ -28,6 +28,7 @@ from gradcheck.compare.comparison import Comparison, Status, compare, comparison
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
 from gradcheck.methods import (
+    DEFAULT_BUDGET,
     EXPECT,
     FORWARD_MODE,
     FRAMEWORK_OF,
@@ -37,9 +38,9 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
-from gradcheck.run import phase
+from gradcheck.run import narrowing, phase
 from gradcheck.run.detail import explain, with_trace
-from gradcheck.run.references import References
+from gradcheck.run.references import References, seconds
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
 
 
@@ -56,6 +57,7 @@ class RunOptions:
     step_scale: float = 1.0  # multiplies the reference's steps (explore's second look at a failure)
     step_curves: bool = False  # the worst element's step-size curve on failing rows (for --html; costly)
     timeout: float | None = None  # seconds per case (--timeout): wins over the case's own timeout:
+    budget: float = DEFAULT_BUDGET  # seconds per input (--budget): auto mode's full check must be predicted within it
 
 
 def install_hint(method: str) -> str:
@@ -173,10 +175,26 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
 def _problem_rows(problem: Problem, methods: list[str], options: RunOptions) -> list[Comparison]:
     case = problem.case  # its wrt resolved (a module's parameters)
     try:
-        references = References(problem, options.mode, options.step_scale)
+        references = References(problem, options.mode, options.step_scale, budget=options.budget)
     except Exception as exc:
         return _raised(case, methods, exc, "the finite-difference reference failed: ")
+    return [_with_choice(row, references) for row in _method_rows_of(problem, methods, references, options)]
 
+
+def _with_choice(row: Comparison, references: References) -> Comparison:
+    """A row of an input checked in auto mode says which mode ran and why (errors and skips stay as they
+    are): first where it chose fast (what follows is fast mode's verdict), last where it chose full (a
+    failure's diagnosis comes first)."""
+    choice = references.choices.get(row.input)
+    if choice is None or row.method in FORWARD_MODE or row.status in (Status.ERROR, Status.SKIP):
+        return row
+    parts = [row.message, str(choice)] if choice.mode is Mode.FULL else [str(choice), row.message]
+    return replace(row, choice=choice, message="; ".join(part for part in parts if part))
+
+
+def _method_rows_of(problem: Problem, methods: list[str], references: References,
+                    options: RunOptions) -> list[Comparison]:
+    case = problem.case
     rows: list[Comparison] = []
     for method in methods:
         phase.announce(f"method {method}")
@@ -195,14 +213,32 @@ def _compare_input(references: References, name: str, gradient: np.ndarray, tole
     try:
         if not references.is_fast(name):
             return compare(gradient, references.full(name), tolerance, **where)
-        verdict = fast.check(gradient, references.directional[name], references.problem.dtype)
+        directional = references.directional[name]
+        verdict = fast.check(gradient, directional, references.problem.dtype)
         if verdict.passed:
-            return fast.passed_row(verdict, references.directional[name], tolerance, **where)
-        return fast.fallback_row(gradient, verdict, references.full(name), tolerance, **where)
+            return fast.passed_row(verdict, directional, tolerance, **where)
+        if references.full_fits(name):
+            return fast.fallback_row(gradient, verdict, references.full(name), tolerance, **where)
+        return _partial_check(references, name, gradient, verdict, tolerance, where)
     except CaseError as exc:
         return comparison_for(Status.ERROR, str(exc), **where)
     except Exception as exc:  # the full reference, run late, met user code that raises
         return comparison_for(Status.ERROR, f"the finite-difference reference failed: {_describe(exc)}", **where)
+
+
+def _partial_check(references: References, name: str, gradient: np.ndarray, verdict: fast.Verdict, tolerance,
+                   where: dict) -> Comparison:
+    """Auto mode, a fast input whose full check does not fit the budget: after a failure along the
+    directions, the elements they implicate most, as many as the budget allows."""
+    prediction, budget = references.predictions[name], seconds(references.budget)
+    why = f"the full check (predicted {seconds(prediction.seconds)}) does not fit the budget of {budget}"
+    chosen = narrowing.suspects(references, name, gradient, verdict)
+    if len(chosen.elements) == 0:
+        return comparison_for(Status.FAIL, f"fast mode: {verdict.reason}; {why}, which leaves no element to "
+                              "check element-wise (raise --budget)", **where)
+    return fast.partial_row(gradient, verdict, references.directional[name], chosen.elements,
+                            references.partial(name, chosen.elements), tolerance, f"{why}, so {len(chosen.elements):,} of {np.size(gradient):,} elements "
+                            f"({chosen.how}) were checked element-wise", **where)
 
 
 def _reference_rows(case: Case, references: References) -> list[Comparison]:

@@ -351,12 +351,6 @@ def test_the_built_in_analytic_ops_get_the_complex_step():
 # ---------------------------------------------------------------- fast mode
 
 
-def test_auto_picks_fast_above_the_threshold():
-    assert methods.use_fast("auto", methods.AUTO_FAST_ABOVE + 1) and not methods.use_fast("auto", methods.AUTO_FAST_ABOVE)
-    assert methods.use_fast("fast", 3) and not methods.use_fast("full", 10**9)
-    assert methods.use_fast(Mode.FAST, 3)
-
-
 def swish(x):
     return x / (1.0 + np.exp(-x))
 
