@@ -37,9 +37,10 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
-from gradcheck.run import phase
+from gradcheck.run import phase, second_order
 from gradcheck.run.detail import explain, with_trace
 from gradcheck.run.references import References
+from gradcheck.run.second_order import SecondOrder
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
 
 
@@ -56,6 +57,7 @@ class RunOptions:
     step_scale: float = 1.0  # multiplies the reference's steps (explore's second look at a failure)
     step_curves: bool = False  # the worst element's step-size curve on failing rows (for --html; costly)
     timeout: float | None = None  # seconds per case (--timeout): wins over the case's own timeout:
+    order: int | None = None  # 2: second derivatives too (--order): wins over the case's order:
 
 
 def install_hint(method: str) -> str:
@@ -177,6 +179,8 @@ def _problem_rows(problem: Problem, methods: list[str], options: RunOptions) -> 
     except Exception as exc:
         return _raised(case, methods, exc, "the finite-difference reference failed: ")
 
+    second = (SecondOrder(problem, options.mode, options.step_scale, options.device)
+              if second_order.wanted(case.order, options.order) else None)
     rows: list[Comparison] = []
     for method in methods:
         phase.announce(f"method {method}")
@@ -185,7 +189,10 @@ def _problem_rows(problem: Problem, methods: list[str], options: RunOptions) -> 
         elif method == EXPECT:
             rows.extend(_expect_rows(case, references))
         else:
-            rows.extend(_method_rows(problem, method, references, options))
+            first = _method_rows(problem, method, references, options)
+            rows.extend(first)
+            if second is not None:
+                rows.extend(second.rows(method, first, resolve(case.dtype, options.tolerance, case.tolerance)))
     return rows
 
 
