@@ -136,8 +136,12 @@ class SecondOrder:
         return rows
 
     def _own(self, backend, task) -> dict | str:
-        """The derivative of the method's own VJP along V (a message where it cannot be had)."""
-        names = task.names
+        """The derivative of the method's own VJP along V (a message where it cannot be had).
+
+        The VJP runs in float64 whatever the case dtype: the same code, but differences of a float32
+        VJP at points a float32 input cannot even hold (x + tv rounds) measure its rounding, not its slope.
+        """
+        names, task = task.names, replace(task, dtype="float64")
 
         def vjp_at(moved: dict) -> dict:
             gradients = backend.gradients(replace(task, inputs=tuple(moved[name] for name in names)))
