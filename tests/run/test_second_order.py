@@ -2,6 +2,7 @@
 correct twins pass both, once_differentiable is a skip, built-in ops get order 2 in every framework."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +139,24 @@ def test_the_run_order_wins_over_the_case():
 def test_case_file_errors_name_the_key(text, message):
     with pytest.raises(CaseFileError, match=message):
         parse_cases(text)
+
+
+def test_the_command_line_order_2_checks_second_derivatives(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gradcheck.cli import main
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # case files name tests.fixtures.module:function
+    case = tmp_path / "c.yaml"
+    case.write_text("name: missing-term\nfunction: tests.fixtures.second_order_numpy:sigmoid\n"
+                    "vjp: tests.fixtures.second_order_numpy:sigmoid_vjp\n"
+                    "hvp: tests.fixtures.second_order_numpy:sigmoid_hvp_missing_term\n"
+                    "inputs: {x: [0.5, -1.0, 2.0]}\n")
+    report = tmp_path / "r.json"
+    assert CliRunner().invoke(main, ["run", str(case)]).exit_code == 0  # order 1: the VJP is right
+    result = CliRunner().invoke(main, ["run", str(case), "--order", "2", "--json", str(report)])
+    assert result.exit_code == 1 and "vjp (2nd)" in result.output
+    rows = json.loads(report.read_text())["results"]
+    (second,) = [r for r in rows if r.get("order") == 2]
+    assert second["method"] == "vjp" and second["status"] == "fail"
+    assert CliRunner().invoke(main, ["run", str(case), "--order", "3"]).exit_code == 2
