@@ -103,7 +103,8 @@ def check(
     case = Case(
         name=name or getattr(function or next(iter(frameworks.values())), "__name__", "function"),
         file="<python>", line=0,
-        function=function, vjp=vjp, hvp=hvp, order=order, framework_functions=MappingProxyType(frameworks), reference=reference,
+        function=function, vjp=vjp, hvp=hvp, order=order, framework_functions=MappingProxyType(frameworks),
+        reference=reference,
         args=tuple(args) if args else None, rng_seed=rng_seed, inputs=specs,
         params=MappingProxyType(dict(params or {})), cotangent=_cotangent_spec(cotangent),
         wrt=tuple(wrt) if wrt else floating, wrt_declared=bool(wrt), dtype=dtype,

@@ -45,7 +45,8 @@ def _hint(got: np.ndarray, own: Comparison, engine: Comparison, first: Compariso
     """What kind of second-order failure this is, in words."""
     if first is not None and first.status is Status.FAIL:
         return "the first order fails too: fix the VJP first"
-    prefix = "the first order passes and the second fails: " if first is not None and first.status is Status.PASS else ""
+    passes = first is not None and first.status is Status.PASS
+    prefix = "the first order passes and the second fails: " if passes else ""
     if own.status is Status.FAIL:
         if got.size and not np.any(got) and own.want:
             return (prefix + "the backward is not differentiable along the tangent: its derivative is zero where "
@@ -65,8 +66,8 @@ def second_order_row(got: np.ndarray, own: Comparison, engine: Comparison, first
     row, against = _worse(own, engine)
     if row.status is Status.ERROR:
         return row
-    notes = [] if engine.status is not Status.ERROR else [f"the Hessian-vector product reference failed: "
-                                                          f"{engine.message}"]
+    failed = engine.status is Status.ERROR
+    notes = [f"the Hessian-vector product reference failed: {engine.message}"] if failed else []
     if row.status is Status.FAIL:
         message = f"{_hint(np.asarray(got), own, engine, first)}; {against}: {row.message}"
         return replace(row, message="; ".join([message, *notes]))

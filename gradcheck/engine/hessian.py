@@ -17,34 +17,40 @@ not symmetric is wrong anyway). Two references, each with an error estimate:
    Its cost is 9 VJP calls whatever the input's size.
 
 2. `directional_forward`: the engine's Hessian-vector product, which uses no method at all.
-   With the directional derivative of the forward
-
-       F(x) = J_f(x) V ≈ Σ_l w_l (f(x + s_l V) − f(x − s_l V)) / 2 s_l     (s_l = s, s/2, s/4, s/8)
-
-   (w_l the Richardson weights of the diagonal, stencil.py: a fixed linear combination of
-   eight forward calls, so F is as smooth in x as f is), we have ⟨dz, F(x)⟩ = ⟨V, g(x)⟩ and
+   With the directional derivative of the forward, F(x) = J_f(x) V, we have
+   ⟨dz, F(x)⟩ = ⟨V, g(x)⟩ and
 
        ∇_x ⟨dz, F(x)⟩ = H(x) V.
 
    That is the first-order reference VJP of the forward F with the cotangent dz, which
    reference.py computes element by element (or fast.py along directions) with all its
    machinery: proved groups of elements moved together (F has f's sparsity, so an
-   element-wise op costs a handful of F calls), batching, kinks, domain edges, complex step.
-   Each F call costs eight forward calls. The mixed second difference this amounts to,
-   [φ(x+he_i+sV) − φ(x+he_i−sV) − φ(x−he_i+sV) + φ(x−he_i−sV)] / 4hs, extrapolated in both
-   h and s, never builds a Hessian.
+   element-wise op costs a handful of F calls), batching, kinks, domain edges. No Hessian
+   is ever built. F itself is, by preference,
 
-   F's own truncation (its s^8 term) is not seen by the outer differences, which hold s
-   fixed; it is estimated from the last two levels of the inner table, T = F − F_second,
-   as the relative size ‖T‖ / ‖F‖ (`truncation`), and added to the reference's error in
-   proportion to |H V|.
+       F(x) = Im f(x + iσV) / σ      (complex step, σ = 1e-20: one forward call, no subtraction)
+
+   where the forward carries complex values and agrees, at the point, with
+
+       F(x) ≈ Σ_l w_l (f(x + s_l V) − f(x − s_l V)) / 2 s_l     (s_l = s, s/2, s/4, s/8)
+
+   (w_l the Richardson weights of the diagonal, stencil.py: a fixed linear combination of
+   eight forward calls, so F is as smooth in x as f is), which is used otherwise. The
+   whole is the mixed second difference of φ along e_i and V, extrapolated in both steps.
+
+   The central F has two errors the outer differences cannot see. Its truncation (the s^8
+   term, smooth in x) is estimated from the inner table's last two levels, T = F − F_second,
+   as the relative size ‖T‖ / ‖F‖, and added to the error in proportion to |H V|. Its
+   round-off is eps |f| / s, far above the 4 ulps of |F| that the engine's round-off model
+   assumes; F is therefore offset by a constant whose 4 ulps are that round-off
+   (`_noise_offset`), which leaves its differences unchanged and makes the model see it.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 

@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from gradcheck.engine.hessian import derivative_along, directional_forward, seeded_tangent, step_along
+from gradcheck.engine.hessian import (
+    derivative_along,
+    directional_forward,
+    seeded_tangent,
+    step_along,
+)
 from gradcheck.engine.reference import reference_vjp
 
 RTOL, ATOL = 1e-7, 1e-10

@@ -81,7 +81,7 @@ def test_a_numpy_hvp_is_checked_and_a_missing_term_fails():
                           order=2)
     (row,) = _rows(bad, 2)
     assert row.status is Status.FAIL
-    s = np_fns.sigmoid(X[list(row.worst_index)[0]])
+    s = np_fns.sigmoid(X[row.worst_index[0]])
     assert row.got != pytest.approx(row.want, rel=1e-3)
     assert abs(row.want) <= abs(row.got) * abs(1 - 2 * s) * 1.001 + 1e-12  # the missing factor (1 - 2s)
 
