@@ -155,7 +155,7 @@ def _ratio(theirs: dict, ours: dict, limit: int) -> str:
         return "-"
     if theirs["seconds"] is None:
         return f"> {limit / ours['seconds']:.1f}x" if theirs["note"].startswith(">") else "-"
-    return f"{theirs['seconds'] / ours['seconds']:.1f}x"
+    return f"{theirs['seconds'] / ours['seconds']:.2g}x"
 
 
 def main() -> None:
