@@ -31,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override every case's dtype (and the gradcheck fixture's).")
     group.addoption("--gradcheck-mode", default=None, metavar="MODE",
                     help="auto|full|fast, as `gradcheck run --mode`.")
+    group.addoption("--gradcheck-order", default=None, type=int, choices=(1, 2), metavar="ORDER",
+                    help="2: also check second derivatives, as `gradcheck run --order 2`.")
     group.addoption("--gradcheck-html", default=None, metavar="PATH",
                     help="write an HTML report of the case files' checks, with plots (pip install "
                          "'gradcheck[html]').")
@@ -112,7 +114,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def run_options(config: pytest.Config):
-    """The RunOptions of this session, from --gradcheck-dtype and --gradcheck-mode."""
+    """The RunOptions of this session, from --gradcheck-dtype, --gradcheck-mode and --gradcheck-order."""
     if _OPTIONS_KEY in config.stash:
         return config.stash[_OPTIONS_KEY]
     from gradcheck.methods import Mode
@@ -126,7 +128,7 @@ def run_options(config: pytest.Config):
     if mode not in {m.value for m in Mode}:
         raise pytest.UsageError(f"--gradcheck-mode must be one of {', '.join(m.value for m in Mode)}, "
                                 f"got {mode!r}")
-    options = RunOptions(dtype=dtype, mode=Mode(mode),
+    options = RunOptions(dtype=dtype, mode=Mode(mode), order=config.getoption("gradcheck_order"),
                          step_curves=config.getoption("gradcheck_html") is not None)
     config.stash[_OPTIONS_KEY] = options
     return options
