@@ -55,7 +55,7 @@ class Result:
 
 def check(
     function: Callable | None = None, inputs: Mapping[str, Any] | None = None, *,
-    vjp: Callable | None = None,
+    vjp: Callable | None = None, hvp: Callable | None = None, order: int = 1,
     torch: Callable | None = None, tensorflow: Callable | None = None, jax: Callable | None = None,
     cotangent: Any = None, wrt: Sequence[str] | None = None, params: Mapping[str, Any] | None = None,
     dtype: str = "float64", rtol: float | None = None, atol: float | None = None,
@@ -78,11 +78,17 @@ def check(
     `args` fixes the positional call order over input and param names.
     `budget` (seconds per input) replaces the options' budget: in auto mode, an input whose full
     check is predicted to take longer is checked along random directions.
+    `order=2` also checks second derivatives (DESIGN section 3), `vjp`'s through
+    `hvp(*inputs, cotangent, v, **params)` (v: one tangent per input; one array per input back).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if not inputs:
         raise ValueError("inputs must name at least one input")
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    if hvp is not None and vjp is None:
+        raise ValueError("hvp is the second order of a hand-written vjp: give vjp= too")
     frameworks = {k: v for k, v in (("torch", torch), ("tensorflow", tensorflow), ("jax", jax)) if v is not None}
     if function is None and not frameworks:
         raise ValueError("check needs a forward: a NumPy function, or torch=, tensorflow= or jax=")
@@ -100,7 +106,8 @@ def check(
     case = Case(
         name=name or getattr(function or next(iter(frameworks.values())), "__name__", "function"),
         file="<python>", line=0,
-        function=function, vjp=vjp, framework_functions=MappingProxyType(frameworks), reference=reference,
+        function=function, vjp=vjp, hvp=hvp, order=order, framework_functions=MappingProxyType(frameworks),
+        reference=reference,
         args=tuple(args) if args else None, rng_seed=rng_seed, inputs=specs,
         params=MappingProxyType(dict(params or {})), cotangent=_cotangent_spec(cotangent),
         wrt=tuple(wrt) if wrt else floating, wrt_declared=bool(wrt), dtype=dtype,

@@ -54,6 +54,9 @@ def main() -> None:
                    "predicted to fit --budget, else fast.")
 @click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_BUDGET, show_default=True,
               metavar="SECONDS", help="Auto mode: seconds the full check of one input may be predicted to take.")
+@click.option("--order", type=click.IntRange(1, 2), default=None,
+              help="2: also check second derivatives, for every method whose backward is differentiable "
+                   "[default: each case's order:, else 1].")
 @click.option("--rtol", type=click.FloatRange(min=0), help="Override every case's relative tolerance.")
 @click.option("--atol", type=click.FloatRange(min=0), help="Override every case's absolute tolerance.")
 @click.option("--max-elements", type=click.IntRange(min=1), default=10_000_000, show_default=True,
@@ -81,7 +84,7 @@ def main() -> None:
               help="Fail on every skip, every case with nothing to compare and every XPASS.")
 @click.option("--shard", "shard_text", metavar="K/N",
               help="Run part K of N parts of about equal predicted cost (for a CI matrix; see `gradcheck merge`).")
-def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, mode, budget, rtol, atol,
+def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, mode, budget, order, rtol, atol,
         max_elements, json_path, junit_path, markdown_path, baseline_path, update_path, baseline_factor, jobs, device,
         shard_text, timeout, strict) -> None:
     """Check the cases in PATHS (files or folders; default: cases/)."""
@@ -105,7 +108,7 @@ def run(paths, methods, keywords, quiet, verbose, show_skips, html_path, dtype, 
         methods=tuple(methods) or None, dtype=dtype, mode=Mode(mode),
         tolerance=ToleranceOverride(rtol=rtol, atol=atol) if rtol is not None or atol is not None else None,
         max_elements=max_elements, device=device, step_curves=html_path is not None, timeout=timeout,
-        budget=budget,
+        budget=budget, order=order,
     )
     with progress_bar(len(cases)) as advance:
         comparisons = run_cases(cases, options, jobs=jobs, on_case_done=advance)

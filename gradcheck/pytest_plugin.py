@@ -33,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="auto|full|fast, as `gradcheck run --mode`.")
     group.addoption("--gradcheck-budget", default=None, metavar="SECONDS",
                     help="auto mode's budget per input, as `gradcheck run --budget`.")
+    group.addoption("--gradcheck-order", default=None, type=int, choices=(1, 2), metavar="ORDER",
+                    help="2: also check second derivatives, as `gradcheck run --order 2`.")
     group.addoption("--gradcheck-html", default=None, metavar="PATH",
                     help="write an HTML report of the case files' checks, with plots (pip install "
                          "'gradcheck[html]').")
@@ -114,7 +116,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def run_options(config: pytest.Config):
-    """The RunOptions of this session, from --gradcheck-dtype, --gradcheck-mode and --gradcheck-budget."""
+    """The RunOptions of this session, from --gradcheck-dtype, -mode, -budget and -order."""
     if _OPTIONS_KEY in config.stash:
         return config.stash[_OPTIONS_KEY]
     from gradcheck.methods import Mode
@@ -129,6 +131,7 @@ def run_options(config: pytest.Config):
         raise pytest.UsageError(f"--gradcheck-mode must be one of {', '.join(m.value for m in Mode)}, "
                                 f"got {mode!r}")
     options = RunOptions(dtype=dtype, mode=Mode(mode), budget=_budget(config.getoption("gradcheck_budget")),
+                         order=config.getoption("gradcheck_order"),
                          step_curves=config.getoption("gradcheck_html") is not None)
     config.stash[_OPTIONS_KEY] = options
     return options

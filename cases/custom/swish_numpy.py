@@ -18,3 +18,10 @@ def swish(x):
 def swish_vjp(x, cotangent):
     s = sigmoid(x)
     return (cotangent * s * (1 + x * (1 - s)),)
+
+
+def swish_hvp(x, dz, v):
+    """The second order (order: 2): d/dt <v, swish_vjp(x + t v, dz)> = dz swish''(x) v, with
+    swish'' = s (1 - s) (2 + x (1 - 2 s))."""
+    s = 1.0 / (1.0 + np.exp(-x))
+    return (dz * s * (1 - s) * (2 + x * (1 - 2 * s)) * v[0],)

@@ -14,6 +14,9 @@ functions, on first use.
                   an install that is found but fails to import gives error rows)
     gradients(task) -> {input name: J^T dz as float64 array, or None}
 
+Reverse-mode backends whose backward is itself differentiable also have
+`second_order(task, tangents) -> {input name: ∇_x <V, J^T dz>}` (order: 2).
+
 Forward-mode backends (methods.FORWARD_MODE) have `jvp(task, index, tangent)
 -> J u` over the output's shape instead of gradients(). A backend that cannot
 check a case for a reason that is no fault of the case's gradient (no CUDA
@@ -47,6 +50,7 @@ class Task:
     native: Callable[[Any], Callable] | None = None  # framework module -> forward(*tensors), params bound
     traceable: bool = False  # the native forward is our own lowering, safe to trace (jax.jit)
     numpy_vjp: Callable | None = None  # vjp(*inputs, cotangent) -> one gradient (or None) per input
+    numpy_hvp: Callable | None = None  # hvp(*inputs, cotangent, v) -> one array per input (order: 2)
 
 
 class Backend(Protocol):

@@ -73,6 +73,10 @@ class ReverseMode(FrameworkBackend):
     def gradients(self, task: Task) -> dict[str, np.ndarray | None]:
         return self.adapter.vjp(task)
 
+    def second_order(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """∇_x <V, J^T dz> by differentiating the framework's own backward (order: 2)."""
+        return self.adapter.hvp(task, tangents)
+
 
 class ForwardMode(FrameworkBackend):
     """J u by the framework's forward mode: torch.func.jvp, ForwardAccumulator, jax.jvp."""

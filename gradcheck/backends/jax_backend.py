@@ -109,6 +109,33 @@ class JaxAdapter:
             check_output(output, task, FRAMEWORK)
             return _to_numpy(derivative)
 
+    def hvp(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """∇_x <V, J^T dz>: jax.grad of the scalar made from jax.vjp's pullback (reverse over reverse).
+
+        A custom_vjp's bwd is differentiated as written: a lax.stop_gradient in it is a zero there.
+        """
+        with self._setup(task) as (jax, forward, arrays):
+            positions = [task.names.index(name) for name in task.wrt]
+            along_v = [jax.numpy.asarray(tangents[name], dtype=arrays[p].dtype) for name, p in zip(task.wrt, positions)]
+
+            def of_wrt(*wrt_arrays):
+                args = list(arrays)
+                for position, array in zip(positions, wrt_arrays):
+                    args[position] = array
+                return forward(*args)
+
+            def along(*wrt_arrays):
+                output, pullback = jax.vjp(of_wrt, *wrt_arrays)
+                grads = pullback(jax.numpy.asarray(task.cotangent, dtype=output.dtype))
+                return sum(jax.numpy.sum(v * g) for v, g in zip(along_v, grads)), output
+
+            second_order = jax.grad(along, argnums=tuple(range(len(positions))), has_aux=True)
+            if task.traceable:
+                second_order = jax.jit(second_order)
+            second, output = second_order(*(arrays[p] for p in positions))
+            check_output(output, task, FRAMEWORK)
+            return {name: _to_numpy(grad) for name, grad in zip(task.wrt, second)}
+
 
 BACKEND = ReverseMode("jax", JaxAdapter())
 JVP_BACKEND = ForwardMode("jax-jvp", JaxAdapter())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.backends import Task
+from gradcheck.backends import BackendSkip, Task
 from gradcheck.dtypes import numpy_dtype, refuse_complex
 
 
@@ -37,6 +37,25 @@ class NumpyVjp:
             name: None if grad is None else np.asarray(grad, dtype=np.float64)
             for name, grad in zip(task.names, grads)
         }
+
+    def second_order(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The case's `hvp(*inputs, cotangent, v)`, v one tangent per input (zeros where one does not move),
+        returning one array per input: the derivative of x -> <v, VJP(x, dz)>."""
+        if task.numpy_hvp is None:
+            raise BackendSkip("a hand-written VJP has a second order only with 'hvp: module:function'")
+        dtype = numpy_dtype(task.dtype)
+        inputs = [value.astype(dtype) for value in task.inputs]
+        v = tuple(tangents[name].astype(dtype) if name in tangents else np.zeros(value.shape, dtype)
+                  for name, value in zip(task.names, inputs))
+        with np.errstate(all="ignore"):
+            result = task.numpy_hvp(*inputs, task.cotangent.astype(dtype), v)
+        if not isinstance(result, (tuple, list)):
+            result = (result,)
+        if len(result) != len(task.names):
+            raise ValueError(f"the hvp returned {len(result)} array(s) for {len(task.names)} input(s) "
+                             f"({', '.join(task.names)}); return one per input")
+        return {name: None if value is None else np.asarray(value, dtype=np.float64)
+                for name, value in zip(task.names, result) if name in task.wrt}
 
 
 BACKEND = NumpyVjp()

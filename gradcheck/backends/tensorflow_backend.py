@@ -134,6 +134,29 @@ class TensorflowAdapter:
             derivative = accumulator.jvp(output, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return _to_numpy(tf, derivative)
 
+    def hvp(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """∇_x <V, J^T dz> with nested tapes: the inner tape's gradient, differentiated by the outer one.
+
+        An inner gradient that is None, or an outer one unconnected to an input (tf.stop_gradient
+        in a custom gradient), is a second derivative of zero.
+        """
+        tf, device, dtype, forward = self._setup(task)
+        with tf.device(device):
+            tensors = [_tensor(tf, value, dtype) for value in task.inputs]
+            wrt = [tensors[task.names.index(name)] for name in task.wrt]
+            with tf.GradientTape(watch_accessed_variables=False) as outer:
+                outer.watch(wrt)
+                with tf.GradientTape(watch_accessed_variables=False) as inner:
+                    inner.watch(wrt)
+                    output = forward(*tensors)
+                check_output(output, task, FRAMEWORK)
+                grads = inner.gradient(output, wrt, output_gradients=tf.cast(tf.constant(task.cotangent), output.dtype))
+                terms = [tf.reduce_sum(grad * tf.cast(tf.constant(tangents[name]), grad.dtype))
+                         for name, grad in zip(task.wrt, grads) if grad is not None]
+                along = tf.add_n(terms) if terms else tf.constant(0.0, dtype)
+            second = outer.gradient(along, wrt, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return {name: _to_numpy(tf, grad) for name, grad in zip(task.wrt, second)}
+
 
 BACKEND = ReverseMode("tensorflow", TensorflowAdapter())
 JVP_BACKEND = ForwardMode("tensorflow-jvp", TensorflowAdapter())

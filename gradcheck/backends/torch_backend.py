@@ -44,6 +44,22 @@ def _to_numpy(tensor) -> np.ndarray:
     return tensor.detach().to("cpu", dtype=_torch().float64).numpy()
 
 
+def _refuses_second_pass(grads, limit: int = 100_000) -> bool:
+    """Whether the graph of the first-order gradients holds the Error node that @once_differentiable
+    puts there (torch raises only when a backward pass reaches it, which a pass over the inputs alone
+    may not: the node hangs off the cotangent)."""
+    seen, stack = set(), [g.grad_fn for g in grads if g is not None and g.grad_fn is not None]
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if node.name() == "torch::autograd::Error":
+            return True
+        stack.extend(function for function, _ in node.next_functions)
+    return False
+
+
 class TorchAdapter:
     framework = FRAMEWORK
 
@@ -87,6 +103,33 @@ class TorchAdapter:
             output, derivative = torch.func.jvp(of_one_input, (tensors[index],), (along,))
         check_output(output, task, FRAMEWORK)
         return _to_numpy(derivative)
+
+    def hvp(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """∇_x <V, J^T dz>: the backward differentiated once more (create_graph=True, then grad again).
+
+        A first-order gradient that does not require grad (a backward built from detached
+        tensors) is disconnected from the inputs: its second derivative is zero, as is that of an
+        input the second pass does not reach (allow_unused). A Function marked once_differentiable
+        refuses the second pass: a skip, not an error.
+        """
+        torch, forward, tensors = self._setup(task)
+        wrt = [tensors[task.names.index(name)].requires_grad_(True) for name in task.wrt]
+        output = forward(*tensors)
+        check_output(output, task, FRAMEWORK)
+        # A cotangent that requires grad, as gradgradcheck's does: a once_differentiable backward then
+        # leaves its mark in the graph (an Error node) instead of a result that does not require grad.
+        cotangent = torch.as_tensor(task.cotangent).to(device=output.device, dtype=output.dtype).requires_grad_(True)
+        grads = torch.autograd.grad(output, wrt, grad_outputs=cotangent, create_graph=True, allow_unused=True)
+        if _refuses_second_pass(grads):
+            raise BackendSkip("its backward is marked @once_differentiable: torch refuses to differentiate "
+                              "it again, so it has no second order to check")
+        terms = [(grad * torch.as_tensor(tangents[name]).to(grad)).sum()
+                 for name, grad in zip(task.wrt, grads) if grad is not None and grad.requires_grad]
+        zeros = {name: np.zeros(np.shape(tangents[name])) for name in task.wrt}
+        if not terms:
+            return zeros
+        second = torch.autograd.grad(sum(terms), wrt, allow_unused=True)
+        return {name: zeros[name] if grad is None else _to_numpy(grad) for name, grad in zip(task.wrt, second)}
 
 
 BACKEND = ReverseMode("torch", TorchAdapter())

@@ -16,6 +16,7 @@ from gradcheck.cases.schema import (
     MAX_FILE_BYTES,
     MODULE_FRAMEWORKS,
     NAME_PATTERN,
+    ORDERS,
     TOLERANCE_KEYS,
     Case,
     CaseFileError,
@@ -172,6 +173,9 @@ def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
     vjp = reader.text("vjp", IMPORT_PATH, "an import path 'module:attribute'")
     if vjp is not None and function is None:
         raise reader.fail("vjp", "'vjp' needs a NumPy 'function' to go with it")
+    hvp = reader.text("hvp", IMPORT_PATH, "an import path 'module:attribute'")
+    if hvp is not None and vjp is None:
+        raise reader.fail("hvp", "'hvp' is the second order of a hand-written 'vjp': give the 'vjp' too")
     framework_functions = {
         method: path
         for method in REVERSE_MODE
@@ -197,7 +201,7 @@ def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
     expect = _parse_expect(reader, floating)
     return Case(
         name=name, file=file, line=entry.line, op=op_name, expr=parsed_expr,
-        function=function, vjp=vjp, framework_functions=MappingProxyType(framework_functions),
+        function=function, vjp=vjp, hvp=hvp, framework_functions=MappingProxyType(framework_functions),
         module=module, framework=framework, init=MappingProxyType(init), reference=reference,
         args=_parse_args(reader, input_names, params), rng_seed=reader.natural("rng_seed"),
         inputs=inputs, params=MappingProxyType(dict(params)), cotangent=parse_cotangent(reader),
@@ -206,7 +210,7 @@ def _parse_case(entry: Any, file: str, parent_line: int) -> Case:
         expect=MappingProxyType(expect),
         expect_tolerance=_parse_tolerance(reader, "expect_tolerance"),
         skip=_parse_reason(reader, "skip"), xfail=_parse_reason(reader, "xfail"),
-        timeout=_parse_timeout(reader), key_lines=MappingProxyType(dict(entry.key_lines)),
+        timeout=_parse_timeout(reader), order=_parse_order(reader), key_lines=MappingProxyType(dict(entry.key_lines)),
     )
 
 
@@ -343,6 +347,13 @@ def _parse_timeout(reader: Reader) -> float | None:
     if seconds is not None and not 0 < seconds < float("inf"):
         raise reader.fail("timeout", f"'timeout' must be a number of seconds > 0, got {value!r}")
     return seconds
+
+
+def _parse_order(reader: Reader) -> int:
+    value = reader.mapping.get("order", 1)
+    if isinstance(value, bool) or value not in ORDERS:
+        raise reader.fail("order", f"'order' must be 1 or 2, got {value!r}")
+    return value
 
 
 def _parse_expect(reader: Reader, input_names: tuple[str, ...]) -> dict[str, Any]:

@@ -16,10 +16,11 @@ from gradcheck.ops import FRAMEWORKS, OPS
 from gradcheck.tolerance import ToleranceOverride
 
 CASE_KEYS = (
-    "name", "op", "expr", "function", "vjp", *REVERSE_MODE, "module", "framework", "init",
+    "name", "op", "expr", "function", "vjp", "hvp", *REVERSE_MODE, "module", "framework", "init",
     "reference", "args", "rng_seed", "params", "inputs", "cotangent", "wrt", "dtype", "methods",
-    "tolerance", "expect", "expect_tolerance", "skip", "xfail", "timeout",
+    "tolerance", "expect", "expect_tolerance", "skip", "xfail", "timeout", "order",
 )
+ORDERS = (1, 2)  # order: 2 also checks second derivatives (DESIGN section 3)
 GENERATOR_KEYS = {
     "normal": ("shape", "dist", "seed", "mean", "std", "support"),
     "uniform": ("shape", "dist", "seed", "low", "high", "support"),
@@ -98,6 +99,7 @@ class Case:
     # "module:attr" import paths in files; the callables themselves from gradcheck.check
     function: str | Callable | None = None  # NumPy forward
     vjp: str | Callable | None = None  # hand-written VJP
+    hvp: str | Callable | None = None  # hand-written second order: hvp(*inputs, cotangent, v) (order: 2)
     framework_functions: Mapping[str, str | Callable] = field(default_factory=dict)  # method -> forward
     module: str | Callable | None = None  # a torch.nn.Module or Keras layer class (or factory)
     framework: str | None = None  # the module's framework
@@ -118,6 +120,7 @@ class Case:
     skip: str | None = None
     xfail: str | None = None
     timeout: float | None = None  # seconds before the case is stopped; None: the run's default
+    order: int = 1  # 2: second derivatives are checked too (the run's --order wins)
     key_lines: Mapping[str, int] = field(default_factory=dict)
     folder: str | None = None  # the case file's folder, where its imports are looked for first
 

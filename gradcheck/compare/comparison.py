@@ -51,6 +51,7 @@ class Comparison:
     output: str | None = None  # which output's <dz_k, f_k> was differentiated (out[1]), where there are several
     xfail: bool = False  # the case is expected to fail: a SKIP row is an XFAIL, a PASS row an XPASS
     choice: ModeChoice | None = None  # auto mode's choice for this input (full or fast) and why
+    order: int = 1  # 2: the derivative of the method's VJP along a seeded tangent (order: 2)
     detail: Detail | None = field(default=None, compare=False)  # for the eyes only: not in JSON, not compared
 
     @property
@@ -59,9 +60,14 @@ class Comparison:
         return self.input if self.output is None else f"{self.input} › {self.output}"
 
     @property
+    def label(self) -> str:
+        """The method as reports name it: `torch`, or `torch (2nd)` for a second-order row."""
+        return self.method if self.order == 1 else f"{self.method} (2nd)"
+
+    @property
     def path(self) -> str:
         index = f" › {list(self.worst_index)}" if self.worst_index is not None else ""
-        return f"{self.case} › {self.method} › {self.target}{index}"
+        return f"{self.case} › {self.label} › {self.target}{index}"
 
     def with_status(self, status: Status, message: str) -> Comparison:
         return replace(self, status=status, message=message)

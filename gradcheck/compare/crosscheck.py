@@ -20,14 +20,14 @@ def disagreements(comparisons: Sequence[Comparison]) -> list[str]:
     groups: dict[tuple[str, str], list[Comparison]] = {}
     for c in comparisons:
         if c.method not in (NUMERIC, EXPECT) and c.status in (Status.PASS, Status.FAIL):
-            groups.setdefault((c.case, c.target), []).append(c)
+            groups.setdefault((c.case, c.target, c.order), []).append(c)
     lines = []
-    for (case, name), rows in groups.items():
+    for (case, name, _order), rows in groups.items():
         departing = [c for c in rows if c.status is Status.FAIL]
-        agreeing = [c.method for c in rows if c.status is Status.PASS]
+        agreeing = [c.label for c in rows if c.status is Status.PASS]
         if not departing or not agreeing:
             continue
-        who = ", ".join(f"{c.method} (margin {c.margin:.2g}x)" for c in departing)
+        who = ", ".join(f"{c.label} (margin {c.margin:.2g}x)" for c in departing)
         verb = "departs" if len(departing) == 1 else "depart"
         lines.append(f"frameworks disagree on case {case} input {name}: {who} {verb} from the reference, "
                      f"{'/'.join(agreeing)} agree{'s' if len(agreeing) == 1 else ''} with it")

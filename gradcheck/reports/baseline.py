@@ -101,7 +101,7 @@ def portable_file(file: str) -> str:
 
 
 def key(c: Comparison) -> str:
-    return f"{portable_file(c.file)}::{c.case}[{c.method}]::{c.target}"
+    return f"{portable_file(c.file)}::{c.case}[{c.label}]::{c.target}"
 
 
 # ---------------------------------------------------------------- the file

@@ -116,7 +116,7 @@ def _fold_passes(rows: list[Comparison | Folded], key, where=None) -> list[Compa
 
 
 def _folded(group: list[Comparison], margin: float | None, case: str = "") -> Folded:
-    methods = list(dict.fromkeys(c.method for c in group))
+    methods = list(dict.fromkeys(c.label for c in group))
     inputs = list(dict.fromkeys(c.input for c in group))
     return Folded(first=group[0], method=methods[0] if len(methods) == 1 else f"{len(methods)} methods",
                   input=inputs[0] if len(inputs) == 1 else f"{len(inputs)} inputs", margin=margin,
@@ -134,14 +134,14 @@ def notes(comparisons: Sequence[Comparison], view: View) -> list[str]:
             lines.append(f"FAIL {c.path}{f' where {point}' if point else ''}{_where(c)}: {c.message}")
         elif c.status is Status.ERROR and (c.case, c.message) not in seen:
             seen.add((c.case, c.message))
-            who = c.case if errors[c.case, c.message] > 1 else f"{c.case} › {c.method}"  # said once per case
+            who = c.case if errors[c.case, c.message] > 1 else f"{c.case} › {c.label}"  # said once per case
             lines.append(f"ERROR {who}{_where(c)}: {c.message}")
             if view.verbosity >= VERBOSE and c.detail is not None and c.detail.trace:
                 lines.extend("    " + line for line in c.detail.trace.rstrip("\n").splitlines())
         elif c.message and (c.method == NOTHING or c.xfail) and (c.case, c.method, c.message) not in seen:
             seen.add((c.case, c.method, c.message))
             word = "NOTHING TO COMPARE" if c.method == NOTHING else "XPASS" if c.status is Status.PASS else "XFAIL"
-            lines.append(f"{word} {c.case} › {c.method}{_where(c)}: {c.message}")
+            lines.append(f"{word} {c.case} › {c.label}{_where(c)}: {c.message}")
     if view.verbosity > QUIET:
         lines.extend(skip_lines(comparisons))
         lines.extend(fast_choice_lines(comparisons))

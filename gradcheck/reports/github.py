@@ -60,7 +60,7 @@ def annotations(comparisons: Sequence[Comparison], baseline: BaselineDiff | None
 
     for c in comparisons:
         if c.status is Status.FAIL:
-            add(c, f"gradcheck: {c.case} › {c.method} › {c.target}", c.message or "gradient mismatch")
+            add(c, f"gradcheck: {c.case} › {c.label} › {c.target}", c.message or "gradient mismatch")
         elif c.status is Status.ERROR:
             add(c, f"gradcheck: {c.case} › {c.method}", c.message or "the case raised")
     if baseline is not None:

@@ -102,7 +102,7 @@ def _errors(comparisons: Sequence[Comparison]) -> list[str]:
     for c in comparisons:
         if c.status is Status.ERROR and (c.case, c.message) not in seen:
             seen.add((c.case, c.message))
-            who = c.case if before_any_comparison(c) else f"{c.case} › {c.method}"
+            who = c.case if before_any_comparison(c) else f"{c.case} › {c.label}"
             trace = c.detail.trace if c.detail is not None else ""
             folded = f"<details><summary>traceback</summary><pre>{escape(trace)}</pre></details>" if trace else ""
             items.append(f"<li><b>{escape(who)}</b> ({escape(c.file)}:{c.line}): {escape(c.message)}{folded}</li>")
@@ -112,10 +112,10 @@ def _errors(comparisons: Sequence[Comparison]) -> list[str]:
 def _crosscheck(comparisons: Sequence[Comparison]) -> list[str]:
     """The margin of every analytic method, side by side per (case, input), where there are several."""
     compared = [c for c in comparisons if c.method not in (NUMERIC, EXPECT) and c.margin is not None]
-    methods = list(dict.fromkeys(c.method for c in compared))
+    methods = list(dict.fromkeys(c.label for c in compared))
     grid: dict[tuple[str, str], dict[str, Comparison]] = {}
     for c in compared:
-        grid.setdefault((c.case, c.input), {})[c.method] = c
+        grid.setdefault((c.case, c.input), {})[c.label] = c
     several = {key: row for key, row in grid.items() if len(row) > 1}
     if not several:
         return []

@@ -26,7 +26,7 @@ def _clean(text: str) -> str:
 
 
 def testcase_name(c: Comparison) -> str:
-    return f"{c.case}[{c.method}]::{c.target}"
+    return f"{c.case}[{c.label}]::{c.target}"
 
 
 def to_junit(comparisons: Sequence[Comparison], *, baseline: BaselineDiff | None = None,

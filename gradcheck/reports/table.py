@@ -136,7 +136,7 @@ def row_cells(c: Comparison) -> list[str]:
     """A row's cells before the verdict, as every table (terminal, Markdown) shows them."""
     exact = c.max_abs_err == 0 and c.status is Status.PASS
     worst = str(list(c.worst_index)) if c.worst_index is not None and not exact else "-"
-    return [c.case, c.method, c.target, format_number(c.max_abs_err), format_number(c.max_rel_err),
+    return [c.case, c.label, c.target, format_number(c.max_abs_err), format_number(c.max_rel_err),
             format_margin(c.margin), worst]
 
 
@@ -186,7 +186,8 @@ def comparison_to_json(c: Comparison) -> dict:
         "got": finite_or_none(c.got), "want": finite_or_none(c.want),
         "tolerance": c.tolerance.as_dict() if c.tolerance is not None else None,
         "kinks": c.kinks, "message": c.message,
-    } | ({"xfail": True} if c.xfail else {}) | (_choice_json(c) if c.choice is not None else {})
+    } | ({"xfail": True} if c.xfail else {}) | ({"order": c.order} if c.order != 1 else {}) | (
+        _choice_json(c) if c.choice is not None else {})
 
 
 def _choice_json(c: Comparison) -> dict:

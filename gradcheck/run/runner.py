@@ -38,9 +38,10 @@ from gradcheck.methods import (
     Mode,
 )
 from gradcheck.ops.registry import UnsupportedLowering
-from gradcheck.run import narrowing, phase
+from gradcheck.run import narrowing, phase, second_order
 from gradcheck.run.detail import explain, with_trace
 from gradcheck.run.references import References, seconds
+from gradcheck.run.second_order import SecondOrder
 from gradcheck.tolerance import EXPECT_TOLERANCE, ToleranceOverride, resolve
 
 
@@ -58,6 +59,7 @@ class RunOptions:
     step_curves: bool = False  # the worst element's step-size curve on failing rows (for --html; costly)
     timeout: float | None = None  # seconds per case (--timeout): wins over the case's own timeout:
     budget: float = DEFAULT_BUDGET  # seconds per input (--budget): auto mode's full check must be predicted within it
+    order: int | None = None  # 2: second derivatives too (--order): wins over the case's order:
 
 
 def install_hint(method: str) -> str:
@@ -181,12 +183,14 @@ def _problem_rows(problem: Problem, methods: list[str], options: RunOptions) -> 
     return [_with_choice(row, references) for row in _method_rows_of(problem, methods, references, options)]
 
 
+
 def _with_choice(row: Comparison, references: References) -> Comparison:
     """A row of an input checked in auto mode says which mode ran and why (errors and skips stay as they
     are): first where it chose fast (what follows is fast mode's verdict), last where it chose full (a
-    failure's diagnosis comes first)."""
+    failure's diagnosis comes first). Second-order rows have references of their own."""
     choice = references.choices.get(row.input)
-    if choice is None or row.method in FORWARD_MODE or row.status in (Status.ERROR, Status.SKIP):
+    if (choice is None or row.method in FORWARD_MODE or row.order != 1
+            or row.status in (Status.ERROR, Status.SKIP)):
         return row
     parts = [row.message, str(choice)] if choice.mode is Mode.FULL else [str(choice), row.message]
     return replace(row, choice=choice, message="; ".join(part for part in parts if part))
@@ -195,6 +199,8 @@ def _with_choice(row: Comparison, references: References) -> Comparison:
 def _method_rows_of(problem: Problem, methods: list[str], references: References,
                     options: RunOptions) -> list[Comparison]:
     case = problem.case
+    second = (SecondOrder(problem, options.mode, options.step_scale, options.device, budget=options.budget)
+              if second_order.wanted(case.order, options.order) else None)
     rows: list[Comparison] = []
     for method in methods:
         phase.announce(f"method {method}")
@@ -203,7 +209,10 @@ def _method_rows_of(problem: Problem, methods: list[str], references: References
         elif method == EXPECT:
             rows.extend(_expect_rows(case, references))
         else:
-            rows.extend(_method_rows(problem, method, references, options))
+            first = _method_rows(problem, method, references, options)
+            rows.extend(first)
+            if second is not None:
+                rows.extend(second.rows(method, first, resolve(case.dtype, options.tolerance, case.tolerance)))
     return rows
 
 
