@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Hashable, Protocol
 
 import numpy as np
 
@@ -47,6 +47,9 @@ class Task:
     native: Callable[[Any], Callable] | None = None  # framework module -> forward(*tensors), params bound
     traceable: bool = False  # the native forward is our own lowering, safe to trace (jax.jit)
     numpy_vjp: Callable | None = None  # vjp(*inputs, cotangent) -> one gradient (or None) per input
+    # Equal keys promise the same native forward (one op or expression, the same params): a backend
+    # may reuse what it traced or compiled for one under equal input shapes and dtypes. None: never.
+    trace_key: Hashable | None = None
 
 
 class Backend(Protocol):
