@@ -95,3 +95,17 @@ def test_trace_keys_of_cases(monkeypatch):
     user = "name: u\nfunction: cases.custom.swish_numpy:swish\nvjp: cases.custom.swish_numpy:swish_vjp\n" \
            "inputs: {x: [1.0, 2.0]}\n"
     assert key(user) is None
+
+
+def test_only_the_most_recently_used_programs_are_kept(jax_backends, monkeypatch):
+    from gradcheck.backends import jax_backend
+
+    vjp, _ = jax_backends
+    monkeypatch.setattr(jax_backend, "PROGRAMS_KEPT", 2)
+    calls, keys = [], [("test-cube", next(_keys)) for _ in range(3)]
+    for key in (keys[0], keys[1], keys[0], keys[2]):  # keys[1] is the least recently used when keys[2] comes
+        vjp.gradients(cube_task([1.0, 2.0], calls, key=key))
+    assert len(calls) == 3
+    again = [vjp.gradients(cube_task([1.0, 2.0], calls, key=key))["x"] for key in (keys[0], keys[2], keys[1])]
+    assert len(calls) == 4  # keys[0] and keys[2] were kept, keys[1] traced anew
+    np.testing.assert_array_equal(again, [[3.0, 12.0]] * 3)
