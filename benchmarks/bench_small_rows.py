@@ -12,9 +12,10 @@ Every op here has all three lowerings, so each case gets all eight methods: nume
 tensorflow, jax, torch-jvp, tensorflow-jvp, jax-jvp.
 
 Each configuration is one `gradcheck run --jobs 1` subprocess, timed from start to exit, imports
-included; its peak memory is that process's own (os.wait4). Its rows are counted from its JSON
-report, so that a fast configuration whose rows error out is visible as such. This is a benchmark,
-not a test: nothing here asserts.
+included; its CPU seconds (user + system) and peak memory are that process tree's own (os.wait4:
+the run and its case worker). On a shared machine the CPU seconds are the steadier figure; the goal
+is stated in wall seconds. Its rows are counted from its JSON report, so that a fast configuration
+whose rows error out is visible as such. This is a benchmark, not a test: nothing here asserts.
 """
 
 from __future__ import annotations

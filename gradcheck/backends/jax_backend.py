@@ -77,6 +77,7 @@ def _to_numpy(array) -> np.ndarray:
 # is within a case (the scaled cotangent, a second output, the next dtype), which a few entries serve.
 _PROGRAMS: OrderedDict[Hashable, Callable] = OrderedDict()
 PROGRAMS_KEPT = 32
+SMALL_INPUTS = 4096  # elements, all inputs together, up to which a program is compiled at O0
 
 
 def _program(jax, task: Task, method: tuple, build: Callable[[], Callable]) -> Callable:
@@ -88,10 +89,21 @@ def _program(jax, task: Task, method: tuple, build: Callable[[], Callable]) -> C
     key = (task.trace_key, method, task.dtype, task.device,
            tuple((np.shape(value), np.asarray(value).dtype.str) for value in task.inputs))
     program = _PROGRAMS.pop(key, None)
-    _PROGRAMS[key] = program = jax.jit(build()) if program is None else program
+    _PROGRAMS[key] = program = _jit(jax, build(), task) if program is None else program
     while len(_PROGRAMS) > PROGRAMS_KEPT:
         _PROGRAMS.popitem(last=False)
     return program
+
+
+def _jit(jax, function: Callable, task: Task) -> Callable:
+    """jax.jit, without LLVM's optimisations on small inputs: there the compile is nearly all of a row's
+    cost and O0 cuts it by about a third, while running the program takes microseconds either way."""
+    if sum(np.size(value) for value in task.inputs) > SMALL_INPUTS:
+        return jax.jit(function)
+    try:
+        return jax.jit(function, compiler_options={"xla_backend_optimization_level": 0})
+    except TypeError:  # a JAX before jit's compiler_options
+        return jax.jit(function)
 
 
 def _shapes_only(task: Task) -> Task:
