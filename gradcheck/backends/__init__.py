@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Hashable, Protocol
 
 import numpy as np
 
@@ -51,6 +51,9 @@ class Task:
     traceable: bool = False  # the native forward is our own lowering, safe to trace (jax.jit)
     numpy_vjp: Callable | None = None  # vjp(*inputs, cotangent) -> one gradient (or None) per input
     numpy_hvp: Callable | None = None  # hvp(*inputs, cotangent, v) -> one array per input (order: 2)
+    # Equal keys promise the same native forward (one op or expression, the same params): a backend
+    # may reuse what it traced or compiled for one under equal input shapes and dtypes. None: never.
+    trace_key: Hashable | None = None
 
 
 class Backend(Protocol):

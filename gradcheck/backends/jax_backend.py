@@ -8,11 +8,23 @@ for the duration of the check only, with JAX's own scoped switch
 (`jax.enable_x64`, `jax.experimental.enable_x64` before 0.4.36), which
 restores the user's setting on the way out; float32 and narrower cases run
 under whatever the user has set, since explicit dtypes hold either way.
+
+Our own lowerings (Task.traceable) run each method's whole computation as one
+jitted program: one trace and one XLA compile, where jax.vjp of a jitted
+forward compiles twice (the linearised forward, then its transpose). The
+program is kept under the task's trace_key and input shapes, so the second
+call of a row (the scaled cotangent) and later rows of the same op, params
+and shapes reuse it; on small inputs the compile is nearly all of a row's
+cost. A user's function runs as written, every call: jit would reject Python
+control flow that vjp and jvp accept, and it may have side effects.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Callable, Hashable
 
 import numpy as np
 
@@ -59,6 +71,79 @@ def _to_numpy(array) -> np.ndarray:
     return np.asarray(array).astype(np.float64)
 
 
+# (trace key, method, dtype, device, input shapes and dtypes) -> jitted program, least recently used
+# first. Each holds its XLA executable, about 1 MiB on XLA:CPU even for a tiny program (100 small
+# cases kept 130 MiB more with 256 kept): the bound keeps a long run's memory flat. Most of the reuse
+# is within a case (the scaled cotangent, a second output, the next dtype), which a few entries serve.
+_PROGRAMS: OrderedDict[Hashable, Callable] = OrderedDict()
+PROGRAMS_KEPT = 32
+SMALL_INPUTS = 4096  # elements, all inputs together, up to which a program is compiled at O0
+
+
+def _program(jax, task: Task, method: tuple, build: Callable[[], Callable]) -> Callable:
+    """`build()` jitted and kept for our own lowerings, as written for a user's function."""
+    if not task.traceable:
+        return build()
+    if task.trace_key is None:
+        return jax.jit(build())
+    key = (task.trace_key, method, task.dtype, task.device,
+           tuple((np.shape(value), np.asarray(value).dtype.str) for value in task.inputs))
+    program = _PROGRAMS.pop(key, None)
+    _PROGRAMS[key] = program = _jit(jax, build(), task) if program is None else program
+    while len(_PROGRAMS) > PROGRAMS_KEPT:
+        _PROGRAMS.popitem(last=False)
+    return program
+
+
+def _jit(jax, function: Callable, task: Task) -> Callable:
+    """jax.jit, without LLVM's optimisations on small inputs: there the compile is nearly all of a row's
+    cost and O0 cuts it by about a third, while running the program takes microseconds either way."""
+    if sum(np.size(value) for value in task.inputs) > SMALL_INPUTS:
+        return jax.jit(function)
+    try:
+        return jax.jit(function, compiler_options={"xla_backend_optimization_level": 0})
+    except TypeError:  # a JAX before jit's compiler_options
+        return jax.jit(function)
+
+
+def _shapes_only(task: Task) -> Task:
+    """The task without its arrays and callables: what a kept program may hold to check its output."""
+    return replace(task, inputs=(), cotangent=np.empty(0), native=None, numpy_vjp=None)
+
+
+def _vjp_program(jax, forward: Callable, positions: list[int], task: Task) -> Callable:
+    """(arrays, cotangent) -> (output, J^T dz for the inputs at `positions`)."""
+    expected = _shapes_only(task)
+
+    def program(arrays, cotangent):
+        def of_wrt(*wrt_arrays):
+            args = list(arrays)
+            for position, array in zip(positions, wrt_arrays):
+                args[position] = array
+            return forward(*args)
+
+        output, pullback = jax.vjp(of_wrt, *(arrays[p] for p in positions))
+        check_output(output, expected, FRAMEWORK)
+        return output, pullback(jax.numpy.asarray(cotangent, dtype=output.dtype))
+    return program
+
+
+def _jvp_program(jax, forward: Callable, index: int, task: Task) -> Callable:
+    """(arrays, tangent) -> J u, the input at `index` moved along u."""
+    expected = _shapes_only(task)
+
+    def program(arrays, tangent):
+        def of_one_input(x):
+            args = list(arrays)
+            args[index] = x
+            return forward(*args)
+
+        output, derivative = jax.jvp(of_one_input, (arrays[index],), (tangent,))
+        check_output(output, expected, FRAMEWORK)
+        return derivative
+    return program
+
+
 class JaxAdapter:
     framework = FRAMEWORK
 
@@ -70,44 +155,22 @@ class JaxAdapter:
         precision = x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
         with precision, jax.default_device(device):
             dtype = _dtype(jax, task.dtype)
-            forward = task.native(jax)
-            if task.traceable:
-                # Our own lowerings trace cleanly: one compiled program per case is several
-                # times faster than compiling each primitive eagerly. A user's function runs
-                # as written (jit would reject Python control flow that vjp and jvp accept).
-                forward = jax.jit(forward)
-            # Exact casts: the inputs were rounded through the case dtype already.
+            # Exact casts: the inputs (and the cotangent) were rounded through the case dtype already.
             arrays = [jax.device_put(jax.numpy.asarray(value, dtype=dtype if is_floating(value) else None), device)
                       for value in task.inputs]
-            yield jax, forward, arrays
+            yield jax, task.native(jax), arrays
 
     def vjp(self, task: Task) -> dict[str, np.ndarray | None]:
         with self._setup(task) as (jax, forward, arrays):
             positions = [task.names.index(name) for name in task.wrt]
-
-            def of_wrt(*wrt_arrays):
-                args = list(arrays)
-                for position, array in zip(positions, wrt_arrays):
-                    args[position] = array
-                return forward(*args)
-
-            output, pullback = jax.vjp(of_wrt, *(arrays[p] for p in positions))
-            check_output(output, task, FRAMEWORK)
-            grads = pullback(jax.numpy.asarray(task.cotangent, dtype=output.dtype))
+            program = _program(jax, task, ("vjp", *positions), lambda: _vjp_program(jax, forward, positions, task))
+            _, grads = program(arrays, jax.numpy.asarray(task.cotangent, dtype=_dtype(jax, task.dtype)))
             return {name: _to_numpy(grad) for name, grad in zip(task.wrt, grads)}
 
     def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
         with self._setup(task) as (jax, forward, arrays):
-
-            def of_one_input(x):
-                args = list(arrays)
-                args[index] = x
-                return forward(*args)
-
-            along = jax.numpy.asarray(tangent, dtype=arrays[index].dtype)
-            output, derivative = jax.jvp(of_one_input, (arrays[index],), (along,))
-            check_output(output, task, FRAMEWORK)
-            return _to_numpy(derivative)
+            program = _program(jax, task, ("jvp", index), lambda: _jvp_program(jax, forward, index, task))
+            return _to_numpy(program(arrays, jax.numpy.asarray(tangent, dtype=arrays[index].dtype)))
 
     def hvp(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """∇_x <V, J^T dz>: jax.grad of the scalar made from jax.vjp's pullback (reverse over reverse).

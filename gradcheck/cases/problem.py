@@ -72,7 +72,7 @@ class Problem:
             names=tuple(self.inputs), inputs=tuple(self.inputs.values()), wrt=self.wrt,
             cotangent=self.cotangent, output_shape=self.output.shape, dtype=self.dtype, device=device,
             native=None if framework is None else self.natives[framework],
-            traceable=not self.case.user_code, numpy_vjp=self.numpy_vjp,
+            traceable=not self.case.user_code, numpy_vjp=self.numpy_vjp, trace_key=trace_key(self.case),
         )
 
 
@@ -102,6 +102,19 @@ def _builtin_callables(case: Case) -> tuple[Callable, Callable]:
         _, grads = expr_language.vjp(parsed, dict(zip(names, xs)), cotangent)
         return tuple(grads.get(name) for name in names)
     return forward, vjp
+
+
+def trace_key(case: Case) -> Hashable | None:
+    """What makes `_builtin_native`'s forward what it is: the op or the expression and its input names,
+    and the params; None for a user's code, whose function may keep state or have side effects.
+
+    The params go in as their repr: 1, 1.0 and True are equal as Python values (and as keys) but may
+    lower differently.
+    """
+    if case.user_code:
+        return None
+    forward = ("op", case.op) if case.op is not None else ("expr", case.expr.source, case.input_names)
+    return (*forward, repr(sorted(case.params.items())))
 
 
 def _builtin_native(case: Case, framework: str) -> NativeFactory:
