@@ -328,7 +328,10 @@ def test_tensorflow_start_up_noise_never_reaches_the_terminal():
         cwd=REPO, capture_output=True, text=True, timeout=120, env={**env, "PYTHONPATH": str(REPO)},
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stderr == ""
+    # On a loaded machine the run passes 10 s and gradcheck's own progress lines (stderr, piped) appear:
+    # they are ours, not TensorFlow's start-up noise.
+    noise = [line for line in done.stderr.splitlines() if not line.startswith("gradcheck: ")]
+    assert noise == []
     assert "oneDNN" not in done.stdout and "cpu_feature_guard" not in done.stdout
 
 
