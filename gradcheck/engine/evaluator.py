@@ -55,6 +55,7 @@ class Evaluator:
         self.max_batch = max(1, memory_bytes // (8 * (in_size + 6 * out_size)))
         self.batched: bool | None = None if self.max_batch >= 2 else False
         self.evaluations = 0
+        self.proof_evaluations = 0  # of those, the ones spent on which outputs move (mover), not on values
         self.failure: str | None = None  # the first exception raised at a perturbed point, as "Type: message"
 
     def call(self, x: np.ndarray, dtype=np.float64) -> np.ndarray:
@@ -151,6 +152,7 @@ def mover(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray, f0: np.ndarray,
             chunk = masks[s:s + per_chunk]
             points = np.stack([np.where(chunk, flat + m * steps, flat) for m in moves], axis=1)
             outputs = evaluate(points.reshape(-1, *x.shape)).reshape(len(chunk), len(moves), -1)
+            evaluate.proof_evaluations += len(chunk) * len(moves)
             answer[s:s + len(chunk)] = np.any(outputs != f0, axis=1)
         return answer
 
