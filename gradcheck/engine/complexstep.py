@@ -90,7 +90,7 @@ def refine(evaluate: Evaluator, x: np.ndarray, groups: list[Group], scales: np.n
         return Refinement(False, "the forward does not carry complex input: no complex step", carried=False)
     value, magnitude = np.empty(x.size), np.empty(x.size)
     _accumulate(groups[:1], first, dz, value, magnitude)  # the first group's point is the test's
-    chunk = max(1, evaluate.max_batch // 2)  # complex points take twice the room
+    chunk = max(1, evaluate.per_call // 2)  # one call each; complex points take twice the room
     for start in range(1, len(groups), chunk):
         part = groups[start:start + chunk]
         outputs = _call(evaluate, _points(x, part, h))
