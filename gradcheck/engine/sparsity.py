@@ -61,8 +61,15 @@ class Group:
     """Elements moved together. `outputs is None`: one element, owning every output."""
 
     elements: np.ndarray  # flat input indices, ascending
-    outputs: np.ndarray | None = None  # flat output indices that the members move
-    owners: np.ndarray | None = None  # for each of `outputs`, its owner's position in `elements`
+    outputs: np.ndarray | None = None  # flat output indices that the members may move, grouped by owner
+    owners: np.ndarray | None = None  # for each of `outputs`, its owner's position in `elements`, ascending
+
+    @classmethod
+    def owning(cls, elements: np.ndarray, outputs: np.ndarray, owners: np.ndarray) -> Group:
+        """A group whose outputs are listed owner by owner, so that each member's sum over its outputs is
+        one contiguous run (differences.py sums them with np.add.reduceat)."""
+        order = np.argsort(owners, kind="stable")
+        return cls(elements, outputs[order], owners[order])
 
     def restrict(self, keep: np.ndarray) -> Group:
         """The members where `keep`; outputs owned by the others are dropped (they will not move)."""
@@ -161,7 +168,7 @@ def _prove_blocks(moved: Moved, shape: tuple[int, ...], reach: list[int], parts:
         position[block[part]] = np.arange(len(part))
         owners = position[verdict.owners]  # each output's owner: the member in its block, if any
         mine = owners >= 0
-        groups.append(Group(part, verdict.outputs[mine], owners[mine]))
+        groups.append(Group.owning(part, verdict.outputs[mine], owners[mine]))
         position[block[part]] = -1
     return groups, spent
 
@@ -294,7 +301,7 @@ class _Decoder:
         conflict = self.touched & ((self.single != self.bits) | (self.owner >= len(self.members)))
         if not conflict.any():
             outputs = np.flatnonzero(self.touched)
-            return Group(self.members, outputs, self.owner[outputs].astype(np.intp))
+            return Group.owning(self.members, outputs, self.owner[outputs].astype(np.intp))
         return int(np.argmax(self.both)) if self.both.any() else self.bits - 1
 
 
