@@ -144,8 +144,7 @@ def _credit_owners(groups: list[sparsity.Group], outputs: np.ndarray, first: np.
         which, columns, owner = which[order], columns[order], owner[order]
     moved = np.any(outputs != f0, axis=(1, 2))  # (G, m)
     moved[which, columns] = False
-    credit = lambda names: _credit_blocks(names, outputs, which, columns, owner, f0, dz, sums)  # noqa: E731
-    credit(("central", "magnitude", "plus", "minus"))
+    _credit_blocks(("central", "magnitude", "plus", "minus"), outputs, which, columns, owner, f0, dz, sums)
     # One-sided round-off is read only where the central quotients are not finite (estimates.py, a domain
     # edge): there it is summed too, elsewhere it stays unknown (inf). A third less work where none fails.
     rows = np.unique(owner)
@@ -169,17 +168,26 @@ def _credit_blocks(names: tuple[str, ...], outputs: np.ndarray, which: np.ndarra
         runs = np.flatnonzero(np.concatenate([[True], block[1:] != block[:-1]]))
         yp, ym = outputs[at, :, 0, out].T, outputs[at, :, 1, out].T  # (levels, block)
         base, w = f0[out], dz[out]
-        weight = np.abs(w)
-        terms = {  # moved_magnitude's |y| + |base| where y moved, with each |y| taken once
-            "central": lambda: (yp - ym) * w,
-            "magnitude": lambda: (np.abs(yp) + np.abs(ym)) * (yp != ym) * weight,
-            "plus": lambda: (yp - base) * w,
-            "minus": lambda: (base - ym) * w,
-            "plus_magnitude": lambda: (np.abs(yp) + np.abs(base)) * (yp != base) * weight,
-            "minus_magnitude": lambda: (np.abs(ym) + np.abs(base)) * (ym != base) * weight,
-        }
         for name in names:
-            getattr(sums, name)[block[runs]] += np.add.reduceat(terms[name](), runs, axis=1).T
+            getattr(sums, name)[block[runs]] += np.add.reduceat(_term(name, yp, ym, base, w), runs, axis=1).T
+
+
+def _term(name: str, yp: np.ndarray, ym: np.ndarray, base: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Each output's share of one DifferenceSums quantity (magnitudes: moved_magnitude times |dz|)."""
+    match name:
+        case "central":
+            return (yp - ym) * w
+        case "magnitude":
+            return (np.abs(yp) + np.abs(ym)) * (yp != ym) * np.abs(w)
+        case "plus":
+            return (yp - base) * w
+        case "minus":
+            return (base - ym) * w
+        case "plus_magnitude":
+            return (np.abs(yp) + np.abs(base)) * (yp != base) * np.abs(w)
+        case "minus_magnitude":
+            return (np.abs(ym) + np.abs(base)) * (ym != base) * np.abs(w)
+    raise ValueError(name)
 
 
 def directional_sums(evaluate: Evaluator, x: np.ndarray, directions: np.ndarray, dz: np.ndarray,
