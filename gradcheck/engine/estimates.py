@@ -195,10 +195,10 @@ class Reference:
     batched: bool  # whether the forward took batched points
     method: str = "central differences"  # or "complex step"
     groups: int = 0  # groups of several elements moved together (0: one element at a time)
-    colours: int = 0  # sets of elements differenced together, groups of one included (the grouped floor's count)
-    proof_evaluations: int = 0  # of `evaluations`, those spent proving the groups (sparsity.py, the sample alone)
     ties: tuple[Tie, ...] = ()  # tied kinks whose gradients must sum to the joint derivative
     notes: tuple[str, ...] = ()  # what else a reader of the report should know
+    colours: int = 0  # sets of elements differenced together, groups of one included (the grouped floor's count)
+    proof_evaluations: int = 0  # of `evaluations`, those spent proving the groups (sparsity.py, the sample alone)
 
     @classmethod
     def exact(cls, value: np.ndarray, error: np.ndarray | None = None) -> Reference:
