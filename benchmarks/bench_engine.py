@@ -317,7 +317,7 @@ def available(who: str) -> bool:
 def seconds_text(r: dict | None) -> str:
     if r is None:
         return "not run"
-    return {"ok": lambda: f"{r['seconds']:.2f} s", "timeout": lambda: f"> {LIMIT_S} s",
+    return {"ok": lambda: f"{r['seconds']:.{2 if r['seconds'] >= 1 else 3}f} s", "timeout": lambda: f"> {LIMIT_S} s",
             "oom": lambda: "out of memory"}.get(r["status"], lambda: "error")()
 
 
@@ -452,17 +452,18 @@ def goals(results, args) -> list[str]:
         return ", ".join(f"{case} {number(r, key, fmt)}" for case, r in ours.items())
 
     floor = {case: ours[case] for case in FLOOR_CASES}
-    speed, speed_met = [], True
+    speed, verdicts = [], []
     for case, r in ours.items():
         anchor = get((case, "torch-full"))
-        if anchor is None:
-            speed_met = None
+        if anchor is None or r.get("status") != "ok" or anchor.get("status") not in ("ok", "timeout"):
+            verdicts.append(None if anchor is None else False)
             continue
         speed.append(f"{case} {ratio_text(anchor, r)}")
-        anchor_seconds = anchor["seconds"] if anchor.get("status") == "ok" else LIMIT_S  # a timeout: at least this
-        met = (r.get("status") == "ok" and anchor.get("status") in ("ok", "timeout")
-               and anchor_seconds >= SPEEDUP * r["seconds"])
-        speed_met = None if speed_met is None else speed_met and met
+        if anchor["status"] == "ok":
+            verdicts.append(anchor["seconds"] >= SPEEDUP * r["seconds"])
+        else:  # torch ran past the limit: met if even the limit is SPEEDUP times ours, else undecided
+            verdicts.append(True if LIMIT_S >= SPEEDUP * r["seconds"] else None)
+    speed_met = False if False in verdicts else (None if None in verdicts else True)
     parity, parity_met = [], None
     if args.old:
         parity_met = True
@@ -473,7 +474,7 @@ def goals(results, args) -> list[str]:
                 continue
             for key in ("seconds", "bad_seconds") if w == "needle" else ("seconds",):
                 label = f"{case} {w}" + (" fallback" if key == "bad_seconds" else "")
-                parity.append(f"{label} {old[key]:.2f} -> {new[key]:.2f} s")
+                parity.append(f"{label} {old[key]:.3f} -> {new[key]:.3f} s")
                 parity_met = parity_met and new[key] <= old[key]
     needle = get(("needle", "needle")) or {}
     checks = [

@@ -119,7 +119,7 @@ class Differencer:
         start = np.concatenate([[0], np.cumsum(sizes)])
         single = np.array([g.outputs is None for g in groups])
         if single.any():  # one element owns every output: plain dot products, all at once
-            sums.put(start[:-1][single], outputs[single, :, 0], outputs[single, :, 1], f0, dz)
+            sums.put(start[:-1][single], outputs[single, :, 0], outputs[single, :, 1], f0, dz, whole_rows=True)
         several = np.flatnonzero(~single)
         if len(several):
             escaped[several] = _credit_owners([groups[g] for g in several], outputs[several], start[several],

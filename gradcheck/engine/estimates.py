@@ -50,15 +50,27 @@ class DifferenceSums:
     def empty(cls, count: int, levels: int) -> DifferenceSums:
         return cls(*(np.zeros((count, levels)) for _ in fields(cls)))
 
-    def put(self, rows, y_plus: np.ndarray, y_minus: np.ndarray, f0: np.ndarray, dz: np.ndarray) -> None:
-        """Fill `rows` from outputs (..., m) at x+h and x-h, each row owning every output."""
+    def put(self, rows, y_plus: np.ndarray, y_minus: np.ndarray, f0: np.ndarray, dz: np.ndarray, *,
+            whole_rows: bool = False) -> None:
+        """Fill `rows` from outputs (..., m) at x+h and x-h, each row owning every output.
+
+        whole_rows: y_plus is (rows, levels, m), every level of each row. Then the one-sided
+        magnitudes, read only where a row's central quotients are not finite (a domain edge, see
+        _one_sided_where_central_fails), are summed for those rows only, and left unknown (inf)
+        elsewhere: two of six passes over the largest arrays here.
+        """
         weight = np.abs(dz)
-        self.central[rows] = (y_plus - y_minus) @ dz
+        self.central[rows] = central = (y_plus - y_minus) @ dz
         self.plus[rows] = (y_plus - f0) @ dz
         self.minus[rows] = (f0 - y_minus) @ dz
-        # moved_magnitude three times over, with each |y| taken once: these arrays are the largest here.
+        # moved_magnitude, with each |y| taken once: these arrays are the largest here.
         up, down, base = np.abs(y_plus), np.abs(y_minus), np.abs(f0)
-        self.magnitude[rows] = ((up + down) * (y_plus != y_minus)) @ weight
+        self.magnitude[rows] = magnitude = ((up + down) * (y_plus != y_minus)) @ weight
+        if whole_rows:
+            need = ~np.all(np.isfinite(central) & np.isfinite(magnitude), axis=-1)
+            self.plus_magnitude[rows] = self.minus_magnitude[rows] = np.inf
+            rows, up, down, y_plus, y_minus = (np.asarray(rows)[need], up[need], down[need], y_plus[need],
+                                               y_minus[need])
         self.plus_magnitude[rows] = ((up + base) * (y_plus != f0)) @ weight
         self.minus_magnitude[rows] = ((down + base) * (y_minus != f0)) @ weight
 
