@@ -66,6 +66,21 @@ def _points(x: np.ndarray, groups: list[Group], h: np.ndarray) -> np.ndarray:
     return points.reshape(len(groups), *x.shape)
 
 
+def _accumulate(groups: list[Group], outputs: np.ndarray, dz: np.ndarray, value: np.ndarray,
+                magnitude: np.ndarray) -> None:
+    """In place: each group's members' sum of dz * Im(output) over the outputs they own, and its magnitude."""
+    for row, group in enumerate(groups):
+        im = outputs[row].imag
+        if group.outputs is None:
+            value[group.elements] = im @ dz
+            magnitude[group.elements] = np.abs(im) @ np.abs(dz)
+        else:
+            terms = im[group.outputs] * dz[group.outputs]
+            count = len(group.elements)
+            value[group.elements] = segment_sum(group.owners, terms[None, :], count)[:, 0]
+            magnitude[group.elements] = segment_sum(group.owners, np.abs(terms)[None, :], count)[:, 0]
+
+
 def refine(evaluate: Evaluator, x: np.ndarray, groups: list[Group], scales: np.ndarray, dz: np.ndarray,
            best: Estimate) -> Refinement:
     """Replace `best`'s smooth values by complex-step ones, in place, if they agree everywhere."""
@@ -74,22 +89,14 @@ def refine(evaluate: Evaluator, x: np.ndarray, groups: list[Group], scales: np.n
     if first is None or not np.any(first.imag):
         return Refinement(False, "the forward does not carry complex input: no complex step", carried=False)
     value, magnitude = np.empty(x.size), np.empty(x.size)
-    chunk = max(1, evaluate.max_batch // 2)  # complex points take twice the room
-    for start in range(0, len(groups), chunk):
+    _accumulate(groups[:1], first, dz, value, magnitude)  # the first group's point is the test's
+    chunk = max(1, evaluate.per_call // 2)  # one call each; complex points take twice the room
+    for start in range(1, len(groups), chunk):
         part = groups[start:start + chunk]
         outputs = _call(evaluate, _points(x, part, h))
         if outputs is None:
             return Refinement(False, "the forward refused a batch of complex points: no complex step", carried=False)
-        for row, group in enumerate(part):
-            im = outputs[row].imag
-            if group.outputs is None:
-                value[group.elements] = im @ dz
-                magnitude[group.elements] = np.abs(im) @ np.abs(dz)
-            else:
-                terms = im[group.outputs] * dz[group.outputs]
-                count = len(group.elements)
-                value[group.elements] = segment_sum(group.owners, terms[None, :], count)[:, 0]
-                magnitude[group.elements] = segment_sum(group.owners, np.abs(terms)[None, :], count)[:, 0]
+        _accumulate(part, outputs, dz, value, magnitude)
     value, roundoff = value / h, roundoff_of(magnitude, h)
     smooth = ~best.kink & np.isfinite(best.value)
     gap = np.abs(value - best.value)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gradcheck.engine.stencil import CENTRAL, Stencil, moved_magnitude, roundoff
+from gradcheck.engine.stencil import CENTRAL, Stencil, roundoff
 
 KINK_FACTOR = 10.0  # one-sided slopes must disagree by this many times their truncation error
 
@@ -50,15 +50,29 @@ class DifferenceSums:
     def empty(cls, count: int, levels: int) -> DifferenceSums:
         return cls(*(np.zeros((count, levels)) for _ in fields(cls)))
 
-    def put(self, rows, y_plus: np.ndarray, y_minus: np.ndarray, f0: np.ndarray, dz: np.ndarray) -> None:
-        """Fill `rows` from outputs (..., m) at x+h and x-h, each row owning every output."""
+    def put(self, rows, y_plus: np.ndarray, y_minus: np.ndarray, f0: np.ndarray, dz: np.ndarray, *,
+            whole_rows: bool = False) -> None:
+        """Fill `rows` from outputs (..., m) at x+h and x-h, each row owning every output.
+
+        whole_rows: y_plus is (rows, levels, m), every level of each row. Then the one-sided
+        magnitudes, read only where a row's central quotients are not finite (a domain edge, see
+        _one_sided_where_central_fails), are summed for those rows only, and left unknown (inf)
+        elsewhere: two of six passes over the largest arrays here.
+        """
         weight = np.abs(dz)
-        self.central[rows] = (y_plus - y_minus) @ dz
-        self.magnitude[rows] = moved_magnitude(y_plus, y_minus) @ weight
+        self.central[rows] = central = (y_plus - y_minus) @ dz
         self.plus[rows] = (y_plus - f0) @ dz
         self.minus[rows] = (f0 - y_minus) @ dz
-        self.plus_magnitude[rows] = moved_magnitude(y_plus, f0) @ weight
-        self.minus_magnitude[rows] = moved_magnitude(y_minus, f0) @ weight
+        # moved_magnitude, with each |y| taken once: these arrays are the largest here.
+        up, down, base = np.abs(y_plus), np.abs(y_minus), np.abs(f0)
+        self.magnitude[rows] = magnitude = ((up + down) * (y_plus != y_minus)) @ weight
+        if whole_rows:
+            need = ~np.all(np.isfinite(central) & np.isfinite(magnitude), axis=-1)
+            self.plus_magnitude[rows] = self.minus_magnitude[rows] = np.inf
+            rows, up, down, y_plus, y_minus = (np.asarray(rows)[need], up[need], down[need], y_plus[need],
+                                               y_minus[need])
+        self.plus_magnitude[rows] = ((up + base) * (y_plus != f0)) @ weight
+        self.minus_magnitude[rows] = ((down + base) * (y_minus != f0)) @ weight
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,10 @@ class Quotients:
 
     def take(self, where) -> Quotients:
         return Quotients(*(getattr(self, f.name)[where] for f in fields(self)))
+
+    def at_levels(self, levels) -> Quotients:
+        """The quotients at some of the steps only (columns)."""
+        return Quotients(*(getattr(self, f.name)[:, levels] for f in fields(self)))
 
     def put(self, where, other: Quotients) -> None:
         for f in fields(self):
@@ -185,12 +203,14 @@ class Reference:
     lower: np.ndarray  # valid interval: == value where smooth, one-sided range at kinks
     upper: np.ndarray
     kinks: int  # number of elements checked as kinks
-    evaluations: int  # forward evaluations spent
+    evaluations: int  # forward evaluations spent, proofs included
     batched: bool  # whether the forward took batched points
     method: str = "central differences"  # or "complex step"
     groups: int = 0  # groups of several elements moved together (0: one element at a time)
     ties: tuple[Tie, ...] = ()  # tied kinks whose gradients must sum to the joint derivative
     notes: tuple[str, ...] = ()  # what else a reader of the report should know
+    colours: int = 0  # sets of elements differenced together, groups of one included (the grouped floor's count)
+    proof_evaluations: int = 0  # of `evaluations`, those spent proving the groups (sparsity.py, the sample alone)
 
     @classmethod
     def exact(cls, value: np.ndarray, error: np.ndarray | None = None) -> Reference:

@@ -58,6 +58,10 @@ from gradcheck.engine.stencil import (
 )
 
 SAMPLE = 8  # grouped elements re-done alone (besides the first and last) to confirm the groups
+# The sample alone: CENTRAL's widest and narrowest steps only, half the evaluations of all four. An output
+# credited to the wrong member changes that member's quotient at every step it moves at; the steps between
+# the two extremes add nothing the escape check (differences.py) does not already watch.
+SAMPLE_STENCIL = Stencil(levels=2, ratio=CENTRAL.ratio ** (CENTRAL.levels - 1))
 GROW_ABOVE = 1e-11  # elements whose relative error estimate is above this are re-estimated at the radius
 SPREAD = Stencil(levels=8, ratio=2.0 ** (1 / 7))  # _average_at_radius's steps: eight from the radius down to half of it
 GROW_ROUNDS = 16  # at most this many SPREADs per element, while its mean is still noisier than GROW_ABOVE
@@ -231,7 +235,8 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
         value=best.value.reshape(shape), error=best.error.reshape(shape),
         lower=best.lower.reshape(shape), upper=best.upper.reshape(shape),
         kinks=int(best.kink.sum()), evaluations=evaluate.evaluations + 1, batched=bool(evaluate.batched),
-        method=method, groups=sum(len(g.elements) > 1 for g in groups), ties=tied, notes=tuple(notes),
+        method=method, groups=sum(len(g.elements) > 1 for g in groups), colours=len(groups), ties=tied,
+        notes=tuple(notes), proof_evaluations=evaluate.proof_evaluations,
     )
 
 
@@ -244,10 +249,11 @@ def _first_pass(differencer: Differencer, steps: np.ndarray, grouping: bool,
     """
     x, n = differencer.x, differencer.x.size
     rng = np.random.default_rng(n)
-    groups = sparsity.singletons(np.arange(n))
     if grouping and n >= 2:
         moved = mover(differencer.evaluate, x, steps, differencer.f0)
         groups, _ = sparsity.find_groups(moved, x.shape, differencer.f0.size, budget=2 * n, rng=rng)
+    else:  # only here: a hundred thousand groups of one cost a Python object each
+        groups = sparsity.singletons(np.arange(n))
     found = differencer.run_trusted(groups, steps)
     groups = found.groups
     if found.escaped:
@@ -257,8 +263,12 @@ def _first_pass(differencer: Differencer, steps: np.ndarray, grouping: bool,
     if several:
         pool = np.concatenate([g.elements for g in several])
         picks = np.unique(np.concatenate([pool[[0, -1]], rng.choice(pool, min(SAMPLE, len(pool)), replace=False)]))
-        alone, _ = differencer.run(sparsity.singletons(picks), steps)
-        if not np.all(_agree(found.quotients.take(positions(found.elements, picks)), alone.quotients)):
+        before = differencer.evaluate.evaluations
+        sampler = Differencer(differencer.evaluate, x, differencer.dz, differencer.f0, SAMPLE_STENCIL)
+        alone, _ = sampler.run(sparsity.singletons(picks), steps)
+        differencer.evaluate.proof_evaluations += differencer.evaluate.evaluations - before
+        grouped = found.quotients.take(positions(found.elements, picks)).at_levels([0, CENTRAL.levels - 1])
+        if not np.all(_agree(grouped, alone.quotients)):
             notes.append("grouped differences disagreed with single-element ones on a sample, so every "
                          "element was re-done alone")
             groups = sparsity.singletons(np.arange(n))

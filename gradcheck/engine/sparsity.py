@@ -30,6 +30,14 @@ would swallow a NaN, a relu that is off.
    where their positions differ (or in neither, where their effects cancel
    exactly): the group is refuted, split on the bit that the most conflicting
    outputs name, and each half is proved again, down to single elements.
+   Where every reach is 1 or its whole axis (element-wise ops, matmul,
+   reductions along an axis), all groups are first proved at once
+   (_prove_blocks): the lattice's blocks (i_1 // r_1, ..., i_d // r_d) hold
+   at most one member of each group, so 2 ceil(log2 blocks) probes over block
+   numbers, every group's members moving in each, show whether every output
+   is moved from within one block; if so no two members of a group share an
+   output, and each output's owner is its block's member. matmul 128 x 128
+   then costs 14 probes for x where group by group took 128 x 14.
 3. Use (numeric.py): every difference of a group must move no output outside
    its proved supports, and a random sample of its elements must give the same
    quotients alone; anything else falls back to single elements.
@@ -53,8 +61,15 @@ class Group:
     """Elements moved together. `outputs is None`: one element, owning every output."""
 
     elements: np.ndarray  # flat input indices, ascending
-    outputs: np.ndarray | None = None  # flat output indices that the members move
-    owners: np.ndarray | None = None  # for each of `outputs`, its owner's position in `elements`
+    outputs: np.ndarray | None = None  # flat output indices that the members may move, grouped by owner
+    owners: np.ndarray | None = None  # for each of `outputs`, its owner's position in `elements`, ascending
+
+    @classmethod
+    def owning(cls, elements: np.ndarray, outputs: np.ndarray, owners: np.ndarray) -> Group:
+        """A group whose outputs are listed owner by owner, so that each member's sum over its outputs is
+        one contiguous run (differences.py sums them with np.add.reduceat)."""
+        order = np.argsort(owners, kind="stable")
+        return cls(elements, outputs[order], owners[order])
 
     def restrict(self, keep: np.ndarray) -> Group:
         """The members where `keep`; outputs owned by the others are dropped (they will not move)."""
@@ -82,8 +97,13 @@ def find_groups(moved: Moved, shape: tuple[int, ...], output_size: int, *, budge
         return singletons(np.arange(n)), spent
     order = np.argsort(colours, kind="stable")
     bounds = np.flatnonzero(np.diff(colours[order])) + 1
-    groups, cost = settle(moved, [np.sort(part) for part in np.split(order, bounds)], n, output_size,
-                          budget=budget - spent)
+    parts = [np.sort(part) for part in np.split(order, bounds)]
+    if all(r in (1, size) for r, size in zip(reach, shape)):  # no output can straddle two blocks legitimately
+        groups, cost = _prove_blocks(moved, shape, reach, parts, output_size)
+        spent += cost
+        if groups is not None:
+            return groups, spent
+    groups, cost = settle(moved, parts, n, output_size, budget=budget - spent)
     return groups, spent + cost
 
 
@@ -119,6 +139,51 @@ def settle(moved: Moved, pending: list[np.ndarray], n: int, output_size: int, *,
         spent += cost
         groups.extend(proved)
         pending = [half for members, bit in refuted for half in _split(members, bit)]
+    return groups, spent
+
+
+def _prove_blocks(moved: Moved, shape: tuple[int, ...], reach: list[int], parts: list[np.ndarray],
+                  output_size: int) -> tuple[list[Group] | None, int]:
+    """Every candidate group proved at once, or None (then group by group), and the probes spent.
+
+    Block b is the elements i with i_a // r_a fixed on every axis; a group (a
+    lattice colour) has at most one member in each, since i_a mod r_a and
+    i_a // r_a together give i_a. The probes are _prove's, over block numbers
+    instead of positions in a group: an output moved from within one block
+    spells that block's number in binary, one moved from two blocks refutes
+    the whole lattice (and then nothing is lost but these probes).
+    """
+    n = math.prod(shape)
+    counts = [-(-size // r) for size, r in zip(shape, reach)]
+    index = np.indices(shape).reshape(len(shape), -1)
+    block = np.ravel_multi_index(tuple(index[axis] // r for axis, r in enumerate(reach)), counts)
+    decoder = _Decoder(np.arange(math.prod(counts)), output_size)
+    per_chunk = max(1, MASK_BYTES // (2 * (n + output_size)))
+    spent = 0
+    for start in range(0, decoder.bits, per_chunk):
+        bits = range(start, min(start + per_chunk, decoder.bits))
+        masks = np.zeros((2 * len(bits), n), dtype=bool)
+        for row, b in enumerate(bits):
+            masks[2 * row] = (block >> b) & 1 == 1
+            masks[2 * row + 1] = ~masks[2 * row]
+        answers = moved(masks)
+        spent += len(masks)
+        for row, b in enumerate(bits):
+            decoder.add(b, answers[2 * row], answers[2 * row + 1])
+    verdict = decoder.verdict()
+    if not isinstance(verdict, Group):
+        return None, spent
+    groups: list[Group] = []
+    position = np.full(len(decoder.members), -1, dtype=np.intp)
+    for part in parts:
+        if len(part) == 1:
+            groups.extend(singletons(part))
+            continue
+        position[block[part]] = np.arange(len(part))
+        owners = position[verdict.owners]  # each output's owner: the member in its block, if any
+        mine = owners >= 0
+        groups.append(Group.owning(part, verdict.outputs[mine], owners[mine]))
+        position[block[part]] = -1
     return groups, spent
 
 
@@ -250,7 +315,7 @@ class _Decoder:
         conflict = self.touched & ((self.single != self.bits) | (self.owner >= len(self.members)))
         if not conflict.any():
             outputs = np.flatnonzero(self.touched)
-            return Group(self.members, outputs, self.owner[outputs].astype(np.intp))
+            return Group.owning(self.members, outputs, self.owner[outputs].astype(np.intp))
         return int(np.argmax(self.both)) if self.both.any() else self.bits - 1
 
 

@@ -1,0 +1,42 @@
+"""Batched evaluation: how many points go to one call, sized from the forward's measured temporaries."""
+
+import numpy as np
+
+from gradcheck.engine import evaluator
+from gradcheck.engine.reference import reference_vjp
+
+RNG = np.random.default_rng(5)
+
+
+def recording(temporary_per_point: int):
+    """sin(x), batched over leading axes, holding `temporary_per_point` float64s per point meanwhile;
+    records the leading shape of every call."""
+    calls = []
+
+    def forward(x):
+        calls.append(x.shape[:-1])
+        points = int(np.prod(x.shape[:-1], dtype=np.int64))
+        scratch = np.ones((points, temporary_per_point))  # the forward's own working set, as im2col's
+        return np.sin(x) + 0.0 * scratch[0, 0]
+
+    return forward, calls
+
+
+def test_a_forward_with_large_temporaries_gets_few_points_per_call():
+    """2 MiB of temporaries a point (262,144 float64s): CALL_BYTES (4 MiB) holds at most 2 points a call;
+    the values are those of separate calls."""
+    forward, calls = recording(2**18)
+    x, dz = RNG.normal(size=64), RNG.normal(size=64)
+    reference = reference_vjp(forward, [x], dz, 0)
+    assert reference.batched
+    assert 1 <= max(int(np.prod(shape)) for shape in calls[3:]) <= evaluator.CALL_BYTES // 2**21
+    assert np.max(np.abs(reference.value - dz * np.cos(x))) <= 1e-10 * np.max(np.abs(dz))
+
+
+def test_a_forward_with_small_temporaries_gets_many_points_per_call():
+    """64 float64s a point: thousands would fit in CALL_BYTES, so the memory budget and MAX_BATCH decide."""
+    forward, calls = recording(64)
+    x, dz = RNG.normal(size=64), RNG.normal(size=64)
+    reference = reference_vjp(forward, [x], dz, 0)
+    assert reference.batched
+    assert max(int(np.prod(shape)) for shape in calls) > 16
