@@ -2,11 +2,29 @@
 
 A forward stuck in C code (an XLA while-loop that never ends, a BLAS call on a
 huge matrix) ignores signals and exceptions alike; only killing its process
-stops it. So each case runs in a worker process started with "spawn" (a
-forked child would inherit the parent's threads and framework state) and
-reused from case to case, so that frameworks are imported once per worker.
-A case past its timeout has its worker killed and replaced; its rows are
-errors naming the phase it was in (run/phase.py), and the next case runs.
+stops it. So each case runs in a worker process, reused from case to case. A
+case past its timeout has its worker killed and replaced; its rows are errors
+naming the phase it was in (run/phase.py), and the next case runs.
+
+How workers start: from a fork server that imported the frameworks once.
+Importing them is most of a small suite's time (TensorFlow alone takes about
+5 s), and a worker started with "spawn" imports them again: two such workers
+cost two imports, which is why `--jobs 2` used to be slower than serial. A
+plain fork of this process is unsafe (its threads, a framework's started
+runtime, would not survive it), but multiprocessing's "forkserver" forks each
+worker from a clean server process started with "spawn", in which
+`preload(frameworks)` imported gradcheck and the frameworks the run's cases
+need, and ran nothing else. Importing torch, TensorFlow and JAX starts no
+thread (a server holds the same two threads as after `import numpy`: the main
+one and OpenBLAS's, which handles fork itself), creates no TensorFlow eager
+context and no XLA backend (JAX warns about os.fork only once a backend
+exists), so the forked workers start each framework fresh, with the imports
+already done, in milliseconds; a worker killed at its timeout is replaced as
+fast. The server outlives one run (multiprocessing keeps one per process and
+its preload is fixed once started): a later run needing another framework
+imports it in its workers, as before. A worker takes on the directory,
+environment, sys.path and hidden modules of the process that asks for it,
+not the server's. Where there is no fork server (Windows), workers are spawned.
 
 Messages from a worker:  ("ready",) once started, ("phase", text) as a case
 goes on, ("rows", comparisons) when it is done.
@@ -16,17 +34,21 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import pickle
 import sys
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from types import MappingProxyType
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from gradcheck.cases.schema import Case
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.run import phase
+from gradcheck.backends.framework import installed
+from gradcheck.methods import FRAMEWORK_OF
+from gradcheck.ops import FRAMEWORKS
 from gradcheck.run.runner import RunOptions, error_rows, reported_methods, run_case
 
 DEFAULT_TIMEOUT = 600.0  # seconds: far beyond any honest case, so CI never meets it
@@ -63,14 +85,23 @@ def unpack(data: bytes) -> Case:
 # ---------------------------------------------------------------- the worker process
 
 
-def serve(connection: Connection, blocked: Sequence[str] = ()) -> None:
+def serve(connection: Connection, surroundings: dict | Sequence[str] = ()) -> None:
     """A worker's life: run the cases it is sent until told to stop (None) or its parent goes.
 
-    `blocked` are the modules the parent made unimportable (sys.modules[name] = None, as a test
-    hides a framework): the worker sees the same frameworks missing as the process that started it.
+    `surroundings` are those of the process that started it (its `surroundings()`): the worker
+    works in the same directory, with the same environment and sys.path, and sees the same
+    frameworks missing (a test hides one with sys.modules[name] = None), whatever the fork
+    server it came from was started with. A plain sequence is the hidden modules alone.
     """
-    for name in blocked:
+    if not isinstance(surroundings, dict):
+        surroundings = {"blocked": list(surroundings)}
+    for name in surroundings.get("blocked", ()):
         sys.modules[name] = None
+    if "cwd" in surroundings:
+        os.chdir(surroundings["cwd"])
+        sys.path[:] = surroundings["path"]
+        os.environ.clear()
+        os.environ.update(surroundings["environ"])
     connection.send(("ready",))
     with phase.listening(lambda text: connection.send(("phase", text))):
         while True:
@@ -84,6 +115,41 @@ def serve(connection: Connection, blocked: Sequence[str] = ()) -> None:
             connection.send(("rows", run_case(unpack(data), options)))
 
 
+def surroundings() -> dict:
+    """What a worker takes on from this process (see serve)."""
+    return {"blocked": [name for name, module in sys.modules.items() if module is None],
+            "cwd": os.getcwd(), "path": list(sys.path), "environ": dict(os.environ)}
+
+
+# ---------------------------------------------------------------- starting workers
+
+
+def start_method() -> str:
+    """"forkserver" where there is one (Linux, macOS), else "spawn"."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def frameworks_needed(cases: Iterable[Case], options: RunOptions) -> list[str]:
+    """The frameworks the cases' methods and references use, that are installed and not hidden."""
+    needed = set()
+    for case in cases:
+        if case.skip:
+            continue
+        needed.update(FRAMEWORK_OF.get(method) for method in reported_methods(case, options))
+        needed.add(case.reference_framework)
+    return [name for name in FRAMEWORKS if name in needed and installed(name)]
+
+
+def preload(frameworks: Sequence[str]) -> None:
+    """Have the fork server, when it starts, import gradcheck and these frameworks (quietly)."""
+    if start_method() != "forkserver":
+        return
+    from gradcheck.backends.tensorflow_backend import quiet_environment
+
+    quiet_environment()  # the server imports TensorFlow with this process's environment
+    multiprocessing.get_context("forkserver").set_forkserver_preload([__name__, *frameworks])
+
+
 class Worker:
     """One worker process and its end of the pipe; started on first use."""
 
@@ -94,10 +160,10 @@ class Worker:
         self.phase = "starting"
 
     def start(self) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context(start_method())
         self.connection, child = context.Pipe()
-        blocked = [name for name, module in sys.modules.items() if module is None]
-        self.process = context.Process(target=serve, args=(child, blocked), daemon=True, name="gradcheck-worker")
+        self.process = context.Process(target=serve, args=(child, surroundings()), daemon=True,
+                                       name="gradcheck-worker")
         self.process.start()
         child.close()
         if not self.connection.poll(START_TIMEOUT):
