@@ -26,12 +26,21 @@ imports it in its workers, as before. A worker takes on the directory,
 environment, sys.path and hidden modules of the process that asks for it,
 not the server's. Where there is no fork server (Windows), workers are spawned.
 
+Threads: several workers share the CPUs out (threads_per_worker: 2 workers on
+2 CPUs compute with one thread each), through OMP_NUM_THREADS and its kin and
+torch.set_num_threads, unless the user set those variables; two workers of two
+threads each on two cores made each other wait. A lone worker keeps the
+libraries' own threading. Thread counts move no bit of a report: the JSON of
+`--jobs 2` is the serial one, byte for byte (tests/run/test_parallel.py,
+benchmarks/bench_suite.py).
+
 Messages from a worker:  ("ready",) once started, ("phase", text) as a case
 goes on, ("rows", comparisons) when it is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -102,6 +111,8 @@ def serve(connection: Connection, surroundings: dict | Sequence[str] = ()) -> No
         sys.path[:] = surroundings["path"]
         os.environ.clear()
         os.environ.update(surroundings["environ"])
+    if surroundings.get("threads") is not None:
+        _limit_threads(surroundings["threads"])
     connection.send(("ready",))
     with phase.listening(lambda text: connection.send(("phase", text))):
         while True:
@@ -115,10 +126,48 @@ def serve(connection: Connection, surroundings: dict | Sequence[str] = ()) -> No
             connection.send(("rows", run_case(unpack(data), options)))
 
 
-def surroundings() -> dict:
-    """What a worker takes on from this process (see serve)."""
+def surroundings(threads: int | None = None) -> dict:
+    """What a worker takes on from this process (see serve), and its share of the CPUs."""
     return {"blocked": [name for name, module in sys.modules.items() if module is None],
-            "cwd": os.getcwd(), "path": list(sys.path), "environ": dict(os.environ)}
+            "cwd": os.getcwd(), "path": list(sys.path), "environ": dict(os.environ), "threads": threads}
+
+
+# ---------------------------------------------------------------- threads
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+
+
+def threads_per_worker(workers: int) -> int | None:
+    """Each of several workers computes with its share of the CPUs (at least one thread), so that
+    N workers do not start N times the threads the machine has; one worker: the libraries' choice."""
+    return None if workers <= 1 else max(1, (os.cpu_count() or 1) // workers)
+
+
+@contextlib.contextmanager
+def _thread_variables(threads: int | None):
+    """The thread variables set, unless the user set them, while a worker (or the fork server, whose
+    OpenBLAS then starts with that many threads) is started."""
+    added = [] if threads is None else [name for name in THREAD_VARIABLES if name not in os.environ]
+    os.environ.update({name: str(threads) for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _limit_threads(threads: int) -> None:
+    """In a worker: the thread variables for what it imports, and the preloaded frameworks told."""
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    threads = int(os.environ["OMP_NUM_THREADS"])  # the user's, where set
+    if sys.modules.get("torch") is not None:
+        sys.modules["torch"].set_num_threads(threads)
+    if sys.modules.get("tensorflow") is not None:
+        try:  # before the eager context exists (a fresh worker), else TensorFlow refuses: keep its own
+            sys.modules["tensorflow"].config.threading.set_intra_op_parallelism_threads(threads)
+        except (RuntimeError, AttributeError):
+            pass
 
 
 # ---------------------------------------------------------------- starting workers
@@ -153,7 +202,8 @@ def preload(frameworks: Sequence[str]) -> None:
 class Worker:
     """One worker process and its end of the pipe; started on first use."""
 
-    def __init__(self):
+    def __init__(self, threads: int | None = None):
+        self.threads = threads  # its share of the CPUs (threads_per_worker); None: the libraries' choice
         self.process: multiprocessing.process.BaseProcess | None = None
         self.connection: Connection | None = None
         self.job: tuple[int, Case, float] | None = None  # (index, case, deadline) while busy
@@ -162,9 +212,10 @@ class Worker:
     def start(self) -> None:
         context = multiprocessing.get_context(start_method())
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, surroundings()), daemon=True,
+        self.process = context.Process(target=serve, args=(child, surroundings(self.threads)), daemon=True,
                                        name="gradcheck-worker")
-        self.process.start()
+        with _thread_variables(self.threads):
+            self.process.start()
         child.close()
         if not self.connection.poll(START_TIMEOUT):
             self.kill()
@@ -202,7 +253,8 @@ def run_isolated(jobs: Sequence[tuple[int, bytes, Case]], options: RunOptions, w
                  done: OnCaseDone) -> dict[int, list[Comparison]]:
     """Run (index, pickled case, case) jobs in `workers` processes; index -> that case's rows."""
     pending, results = deque(jobs), {}
-    pool = [Worker() for _ in range(max(1, min(workers, len(jobs))))]
+    size = max(1, min(workers, len(jobs)))
+    pool = [Worker(threads_per_worker(size)) for _ in range(size)]
     try:
         while pending or any(w.job for w in pool):
             for worker in pool:

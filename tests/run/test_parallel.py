@@ -144,3 +144,16 @@ def test_the_frameworks_preloaded_are_those_the_cases_need(monkeypatch):
     assert isolation.frameworks_needed(cases[1:], RunOptions()) == []  # a skipped case runs nothing
     monkeypatch.setitem(__import__("sys").modules, "torch", None)  # hidden, as a test hides a framework
     assert "torch" not in isolation.frameworks_needed(cases, RunOptions())
+
+
+def test_several_workers_share_the_cpus_out_between_them(monkeypatch):
+    assert isolation.threads_per_worker(1) is None  # one worker: the libraries' own choice
+    assert isolation.threads_per_worker(2) == max(1, (isolation.os.cpu_count() or 1) // 2)
+    assert isolation.threads_per_worker(10_000) == 1
+    for name in isolation.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    case = "  - {{name: t-{0}, function: 'tests.fixtures.environ_scaled:threads_scaled', " \
+           "vjp: 'tests.fixtures.environ_scaled:threads_scaled_vjp', inputs: {{x: [1.0, 2.0]}}}}\n"
+    rows = parallel.run_cases(parse_cases("cases:\n" + case.format(1) + case.format(2), "t.yaml"), jobs=2)
+    assert [r.status.value for r in rows] == ["pass"] * 4, [r.message for r in rows]
+    assert "OMP_NUM_THREADS" not in isolation.os.environ  # set for the workers only
