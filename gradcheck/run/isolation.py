@@ -26,13 +26,13 @@ imports it in its workers, as before. A worker takes on the directory,
 environment, sys.path and hidden modules of the process that asks for it,
 not the server's. Where there is no fork server (Windows), workers are spawned.
 
-Threads: several workers share the CPUs out (threads_per_worker: 2 workers on
-2 CPUs compute with one thread each), through OMP_NUM_THREADS and its kin and
-torch.set_num_threads, unless the user set those variables; two workers of two
-threads each on two cores made each other wait. A lone worker keeps the
-libraries' own threading. Thread counts move no bit of a report: the JSON of
-`--jobs 2` is the serial one, byte for byte (tests/run/test_parallel.py,
-benchmarks/bench_suite.py).
+Threads: several workers share the CPUs out for NumPy's BLAS, which computes
+the finite-difference reference (threads_per_worker: 2 workers on 2 CPUs, one
+BLAS thread each, through OPENBLAS_NUM_THREADS, unless the user set it); two
+workers of two BLAS threads each on two cores made each other wait. A lone
+worker keeps the libraries' own threading. torch and TensorFlow keep theirs:
+their thread count moves the last bits of some gradients (layer_norm,
+batch_norm), and the JSON of `--jobs 2` must be the serial one, byte for byte.
 
 Messages from a worker:  ("ready",) once started, ("phase", text) as a case
 goes on, ("rows", comparisons) when it is done.
@@ -134,7 +134,9 @@ def surroundings(threads: int | None = None) -> dict:
 
 # ---------------------------------------------------------------- threads
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+# NumPy's BLAS only: torch's and TensorFlow's thread counts move the last bits of their
+# layer_norm and batch_norm gradients, and the reports must not depend on --jobs.
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS",)
 
 
 def threads_per_worker(workers: int) -> int | None:
@@ -157,17 +159,9 @@ def _thread_variables(threads: int | None):
 
 
 def _limit_threads(threads: int) -> None:
-    """In a worker: the thread variables for what it imports, and the preloaded frameworks told."""
+    """In a worker: the thread variables, for what it loads (the user's own settings win)."""
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
-    threads = int(os.environ["OMP_NUM_THREADS"])  # the user's, where set
-    if sys.modules.get("torch") is not None:
-        sys.modules["torch"].set_num_threads(threads)
-    if sys.modules.get("tensorflow") is not None:
-        try:  # before the eager context exists (a fresh worker), else TensorFlow refuses: keep its own
-            sys.modules["tensorflow"].config.threading.set_intra_op_parallelism_threads(threads)
-        except (RuntimeError, AttributeError):
-            pass
 
 
 # ---------------------------------------------------------------- starting workers

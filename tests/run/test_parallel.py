@@ -156,4 +156,4 @@ def test_several_workers_share_the_cpus_out_between_them(monkeypatch):
            "vjp: 'tests.fixtures.environ_scaled:threads_scaled_vjp', inputs: {{x: [1.0, 2.0]}}}}\n"
     rows = parallel.run_cases(parse_cases("cases:\n" + case.format(1) + case.format(2), "t.yaml"), jobs=2)
     assert [r.status.value for r in rows] == ["pass"] * 4, [r.message for r in rows]
-    assert "OMP_NUM_THREADS" not in isolation.os.environ  # set for the workers only
+    assert "OPENBLAS_NUM_THREADS" not in isolation.os.environ  # set for the workers only
