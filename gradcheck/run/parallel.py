@@ -1,5 +1,12 @@
 """Running many cases, each in a worker process (run/isolation.py), one or several at a time.
 
+`--jobs N` starts min(N, cases) workers, all forked from one server that
+imported the frameworks the cases need (isolation.py says why that is safe),
+so N workers cost one import, not N. Work is handed out largest predicted cost
+first (the cost `--shard` splits by: run/shards.py), each idle worker taking
+the next: the longest case starts first instead of last, and the workers
+finish together (the longest-processing-time rule). A serial run keeps suite order.
+
 `run_cases` returns the comparisons in case order whatever order the workers
 finish in, so a parallel run's reports are identical to a serial run's. A case
 that cannot be pickled (a lambda given to gradcheck.check) runs here, in this
@@ -13,8 +20,9 @@ from typing import Callable, Sequence
 
 from gradcheck.cases.schema import Case
 from gradcheck.compare.comparison import Comparison
-from gradcheck.run.isolation import portable, run_isolated
-from gradcheck.run.runner import RunOptions, run_case
+from gradcheck.run.isolation import frameworks_needed, portable, preload, run_isolated
+from gradcheck.run.runner import RunOptions, reported_methods, run_case
+from gradcheck.run.shards import largest_first, predicted_cost
 
 OnCaseDone = Callable[[Case], None]
 _portable = portable  # the name the tests and older callers know
@@ -23,6 +31,11 @@ _portable = portable  # the name the tests and older callers know
 def resolve_jobs(jobs: int) -> int:
     """0 means one worker per CPU."""
     return jobs if jobs > 0 else max(os.cpu_count() or 1, 1)
+
+
+def work_order(cases: Sequence[Case], options: RunOptions) -> list[int]:
+    """The indices of `cases` in the order workers take them: largest predicted cost first."""
+    return largest_first([predicted_cost(case, len(reported_methods(case, options))) for case in cases])
 
 
 def run_cases(cases: Sequence[Case], options: RunOptions = RunOptions(), *, jobs: int = 1,
@@ -39,5 +52,9 @@ def run_cases(cases: Sequence[Case], options: RunOptions = RunOptions(), *, jobs
         else:
             isolated.append((index, data, case))
     if isolated:
-        results.update(run_isolated(isolated, options, resolve_jobs(jobs), done))
+        workers = min(resolve_jobs(jobs), len(isolated))
+        if workers > 1:
+            isolated = [isolated[i] for i in work_order([case for _, _, case in isolated], options)]
+        preload(frameworks_needed([case for _, _, case in isolated], options))
+        results.update(run_isolated(isolated, options, workers, done))
     return [row for index in range(len(cases)) for row in results[index]]

@@ -46,8 +46,14 @@ def shard(cases: Sequence[Case], part: int, parts: int, methods_of) -> list[Case
     """The cases of part `part` (1-based) of `parts`, in suite order. `methods_of(case)` counts its methods."""
     costs = [predicted_cost(case, methods_of(case)) for case in cases]
     loads, owner = [0] * parts, [0] * len(cases)
-    for index in sorted(range(len(cases)), key=lambda i: (-costs[i], i)):
+    for index in largest_first(costs):
         lightest = min(range(parts), key=lambda p: (loads[p], p))
         owner[index] = lightest
         loads[lightest] += costs[index]
     return [case for case, who in zip(cases, owner) if who == part - 1]
+
+
+def largest_first(costs: Sequence[int]) -> list[int]:
+    """The indices of `costs`, largest first, ties in suite order (how shards are dealt and
+    how `--jobs` hands out work)."""
+    return sorted(range(len(costs)), key=lambda i: (-costs[i], i))
