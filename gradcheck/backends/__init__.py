@@ -7,12 +7,16 @@ cases, so the engine, the comparator and the reports never import a
 framework; each framework module imports its framework inside its
 functions, on first use.
 
+Complex values: every backend returns gradcheck's one convention, the gradient
+d phi/d Re z + i d phi/d Im z of phi = Re sum conj(dz) f(z) (complex128 arrays),
+converting from its framework's own where they differ (jax_backend.py says how).
+
     name          the method name in case files and reports
     framework     the importable package it needs (None for NumPy)
     extra         the pip extra that installs it
     available()   whether the framework is installed (found without importing it;
                   an install that is found but fails to import gives error rows)
-    gradients(task) -> {input name: J^T dz as float64 array, or None}
+    gradients(task) -> {input name: J^T dz as float64 (complex128) array, or None}
 
 Forward-mode backends (methods.FORWARD_MODE) have `jvp(task, index, tangent)
 -> J u` over the output's shape instead of gradients(). A backend that cannot
@@ -47,6 +51,7 @@ class Task:
     native: Callable[[Any], Callable] | None = None  # framework module -> forward(*tensors), params bound
     traceable: bool = False  # the native forward is our own lowering, safe to trace (jax.jit)
     numpy_vjp: Callable | None = None  # vjp(*inputs, cotangent) -> one gradient (or None) per input
+    complex_output: bool = False  # the NumPy forward's output is complex (a framework's must be too)
 
 
 class Backend(Protocol):

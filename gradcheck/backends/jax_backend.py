@@ -8,6 +8,14 @@ for the duration of the check only, with JAX's own scoped switch
 (`jax.enable_x64`, `jax.experimental.enable_x64` before 0.4.36), which
 restores the user's setting on the way out; float32 and narrower cases run
 under whatever the user has set, since explicit dtypes hold either way.
+
+Complex values: JAX pairs cotangents with tangents without a conjugate: its
+vjp(c) is the v with Re sum v du = Re sum c df along every du. gradcheck's
+gradient g of phi = Re sum conj(dz) f(z) is the one with d phi = Re sum conj(g) du,
+so pulling back c = conj(dz) gives v = conj(g): g = conj(vjp(conj(dz))). (JAX's
+FAQ, "Complex numbers and differentiation": grad of a real function of z is the
+conjugate of the gradient torch reports.) On real values both conjugates are
+no-ops. Its jvp is the derivative of f(z + t u) in real t, as the reference's.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import contextlib
 import numpy as np
 
 from gradcheck.backends import BackendSkip, Task
+from gradcheck.dtypes import as_float64
 from gradcheck.backends.framework import (
     ForwardMode,
     ReverseMode,
@@ -52,11 +61,11 @@ def _device(jax, name: str):
 def _dtype(jax, name: str):
     numpy = jax.numpy
     return {"float64": numpy.float64, "float32": numpy.float32, "float16": numpy.float16,
-            "bfloat16": numpy.bfloat16}[name]
+            "bfloat16": numpy.bfloat16, "complex64": numpy.complex64, "complex128": numpy.complex128}[name]
 
 
 def _to_numpy(array) -> np.ndarray:
-    return np.asarray(array).astype(np.float64)
+    return as_float64(array)
 
 
 class JaxAdapter:
@@ -67,7 +76,7 @@ class JaxAdapter:
         """Inside: the native forward and the inputs as arrays in the case dtype on the device."""
         jax = _jax()
         device = _device(jax, task.device)
-        precision = x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
+        precision = x64_enabled() if task.dtype in ("float64", "complex128") else contextlib.nullcontext()
         with precision, jax.default_device(device):
             dtype = _dtype(jax, task.dtype)
             forward = task.native(jax)
@@ -93,8 +102,9 @@ class JaxAdapter:
 
             output, pullback = jax.vjp(of_wrt, *(arrays[p] for p in positions))
             check_output(output, task, FRAMEWORK)
-            grads = pullback(jax.numpy.asarray(task.cotangent, dtype=output.dtype))
-            return {name: _to_numpy(grad) for name, grad in zip(task.wrt, grads)}
+            # JAX's convention to gradcheck's: g = conj(vjp(conj(dz))) (see the module's docstring).
+            grads = pullback(jax.numpy.conj(jax.numpy.asarray(task.cotangent, dtype=output.dtype)))
+            return {name: np.conj(_to_numpy(grad)) for name, grad in zip(task.wrt, grads)}
 
     def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
         with self._setup(task) as (jax, forward, arrays):

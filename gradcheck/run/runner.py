@@ -25,6 +25,7 @@ from gradcheck.cases.problem import (
 from gradcheck.cases.schema import Case
 from gradcheck.compare import fast, linearity, verdict
 from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
+from gradcheck.dtypes import as_float64
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
 from gradcheck.methods import (
@@ -316,7 +317,7 @@ def _expect_rows(case: Case, references: References) -> list[Comparison]:
         except CaseError as exc:
             rows.append(comparison_for(Status.ERROR, str(exc), **where))
             continue
-        as_reference = Reference.exact(np.array(answer, dtype=np.float64), reference.error)
+        as_reference = Reference.exact(as_float64(np.array(answer)), reference.error)
         rows.append(compare(reference.value, as_reference, tolerance, **where))
     return rows
 
