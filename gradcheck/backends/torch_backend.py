@@ -47,7 +47,9 @@ def _dtype(torch, name: str):
 
 def _to_numpy(tensor) -> np.ndarray:
     torch = _torch()
-    return tensor.detach().to("cpu", dtype=torch.complex128 if tensor.is_complex() else torch.float64).numpy()
+    # resolve_conj: torch.conj is lazy (a conjugate bit), which .numpy() refuses to read.
+    tensor = tensor.detach().resolve_conj().resolve_neg()
+    return tensor.to("cpu", dtype=torch.complex128 if tensor.is_complex() else torch.float64).numpy()
 
 
 class TorchAdapter:
