@@ -32,6 +32,18 @@ def complex_dtype(name: str) -> str:
     return "complex64" if name == "float32" else "complex128"
 
 
+def overridden(case_dtype: str, override: str | None) -> str:
+    """The dtype a case runs in under --dtype: the override sets the precision, and a complex case
+    stays complex (--dtype float32 runs a complex128 case as complex64). A real override without
+    a complex type of its width (float16, bfloat16) is taken as it is, and a complex case then
+    says it cannot be real."""
+    if override is None:
+        return case_dtype
+    if is_complex_dtype(case_dtype) and not is_complex_dtype(override):
+        return {"float32": "complex64", "float64": "complex128"}.get(override, override)
+    return override
+
+
 def is_inexact(array) -> bool:
     """Floating or complex: the arrays that are differentiated."""
     return np.issubdtype(np.asarray(array).dtype, np.inexact)

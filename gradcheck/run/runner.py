@@ -25,7 +25,7 @@ from gradcheck.cases.problem import (
 from gradcheck.cases.schema import Case
 from gradcheck.compare import fast, linearity, verdict
 from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
-from gradcheck.dtypes import as_float64
+from gradcheck.dtypes import as_float64, overridden
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
 from gradcheck.methods import (
@@ -100,8 +100,8 @@ def reported_methods(case: Case, options: RunOptions) -> list[str]:
 
 def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
     quiet_environment()  # before a case's own module imports TensorFlow and its C++ logger speaks
-    if options.dtype is not None and options.dtype != case.dtype:
-        case = replace(case, dtype=options.dtype)
+    if overridden(case.dtype, options.dtype) != case.dtype:  # --dtype sets the precision; complex stays complex
+        case = replace(case, dtype=overridden(case.dtype, options.dtype))
     rows = _run(case, reported_methods(case, options), options)
     # A case that errored is red already; one that ran clean but compared nothing must not look green.
     if not case.skip and not verdict.analytic_ran(rows) and all(r.status is not Status.ERROR for r in rows):
