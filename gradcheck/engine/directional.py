@@ -95,14 +95,15 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
     as |x| does at 0 along any tangent), any value between them is valid: the
     reference is that interval, as in the element-wise reference.
     """
-    form = complexview.real_form(forward, inputs, index)
+    inputs = [as_float64(a) for a in inputs]
+    with np.errstate(all="ignore"):
+        f0 = forward(*inputs)
+    form = complexview.real_form(forward, inputs, index, f0)
     if form is not None:
         found = reference_jvp(form.forward, form.inputs, index, form.tangent(tangent))
         return complexview.complex_reference(found, note="") if form.complex_output else found
-    inputs = [as_float64(a) for a in inputs]
     tangent = np.asarray(tangent, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        f0 = np.asarray(forward(*inputs), dtype=np.float64)
+    f0 = np.asarray(f0, dtype=np.float64)
     if inputs[index].size == 0 or f0.size == 0:  # nothing moves, or nothing to move: J u is empty or 0
         zero = np.zeros(f0.shape)
         return Reference(value=zero, error=zero, lower=zero, upper=zero, kinks=0, evaluations=1, batched=False)

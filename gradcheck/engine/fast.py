@@ -58,13 +58,15 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
                           *, count: int = DIRECTIONS, seed: int = SEED,
                           memory_bytes: int = DEFAULT_MEMORY_BYTES) -> Directional:
     """<J^T dz, u_k> for `count` seeded directions u_k of inputs[index], by Richardson differences."""
-    form = complexview.real_form(forward, inputs, index)
-    if form is not None:
-        forward, inputs, cotangent = form.forward, form.inputs, form.cotangent(cotangent)
     inputs = [as_float64(a) for a in inputs]
-    x = inputs[index]
     with np.errstate(all="ignore"):
-        output_shape = np.shape(forward(*inputs))
+        output = forward(*inputs)
+    form = complexview.real_form(forward, inputs, index, output)
+    if form is not None:  # move the real view (complexview.py)
+        forward, inputs, cotangent = form.forward, form.inputs, form.cotangent(cotangent)
+        output = complexview.view(output) if form.complex_output else output
+    x = inputs[index]
+    output_shape = np.shape(output)
     dz = np.asarray(cotangent, dtype=np.float64).reshape(-1)
     evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
     f0, _ = baseline(evaluate, x, initial_steps(x))

@@ -196,18 +196,19 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
     steps of about 8, 4, 2 and 1 periods gives smooth, "converged", wrong quotients).
     Complex values (in this input, another, or the output) rule out the complex step.
     """
-    form = complexview.real_form(forward, inputs, index)
+    inputs = [as_float64(a) for a in inputs]
+    with np.errstate(all="ignore"):
+        output = forward(*inputs)
+    form = complexview.real_form(forward, inputs, index, output)
     if form is not None:  # difference the real view; a complex input's gradient is packed back
         reference = reference_vjp(form.forward, form.inputs, form.cotangent(cotangent), index,
                                   memory_bytes=memory_bytes, grouping=grouping, complex_step=False,
                                   step_scale=step_scale)
         return complexview.complex_reference(reference) if form.complex_input else reference
-    inputs = [as_float64(a) for a in inputs]
     if any(np.iscomplexobj(a) for a in inputs):
         complex_step = False
     x = inputs[index]
-    with np.errstate(all="ignore"):
-        output_shape = np.shape(forward(*inputs))
+    output_shape = np.shape(output)
     evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
     if x.size == 0:
         empty = np.zeros(x.shape)
