@@ -11,7 +11,7 @@ settings of TF_CPP_MIN_LOG_LEVEL / TF_ENABLE_ONEDNN_OPTS win.
 Complex values need no conversion: tape.gradient(f, z, output_gradients=dz) returns
 d phi/d Re z + i d phi/d Im z for phi = Re sum conj(dz) f(z) (TensorFlow's gradients are
 the conjugates of JAX's, as torch's are), checked against closed forms in
-tests/backends/test_complex.py. tf.cast of a complex tensor to a real dtype drops its
+tests/backends/test_complex_backends.py. tf.cast of a complex tensor to a real dtype drops its
 imaginary part silently, so complex results are cast to complex128.
 """
 

@@ -1,7 +1,7 @@
 """The finite-difference reference of complex functions: real and imaginary parts differenced as a
 real view, the gradient packed as d phi/d Re z + i d phi/d Im z of phi = Re sum conj(dz) f(z).
 
-Closed forms as in tests/backends/test_complex.py: z*z -> conj(2z) dz, exp -> conj(exp z) dz,
+Closed forms as in tests/backends/test_complex_backends.py: z*z -> conj(2z) dz, exp -> conj(exp z) dz,
 |z|^2 -> 2 z dz, z*conj(w) -> (w dz, conj(dz) z).
 """
 
