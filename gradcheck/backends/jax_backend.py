@@ -25,13 +25,13 @@ import contextlib
 import numpy as np
 
 from gradcheck.backends import BackendSkip, Task
-from gradcheck.dtypes import as_float64
 from gradcheck.backends.framework import (
     ForwardMode,
     ReverseMode,
     check_output,
     is_floating,
 )
+from gradcheck.dtypes import as_float64
 
 FRAMEWORK = "jax"
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from gradcheck.dtypes import as_float64
-
 from gradcheck.engine.stencil import CENTRAL, Stencil, moved_magnitude, roundoff
 
 KINK_FACTOR = 10.0  # one-sided slopes must disagree by this many times their truncation error

@@ -47,7 +47,9 @@ def test_the_reference_of_a_complex_input_is_the_closed_form(name):
 
 
 def test_the_reference_of_z_conj_w_in_both_operands():
-    forward = lambda z, w: z * np.conj(w)  # noqa: E731
+    def forward(z, w):
+        return z * np.conj(w)
+
     np.testing.assert_allclose(reference_vjp(forward, [Z, W], DZ, 0).value, W * DZ, rtol=1e-10)
     np.testing.assert_allclose(reference_vjp(forward, [Z, W], DZ, 1).value, np.conj(DZ) * Z, rtol=1e-10)
 
@@ -102,7 +104,7 @@ def test_the_forward_mode_reference_of_a_complex_function_along_a_complex_tangen
 
 
 def test_batched_evaluation_of_a_complex_input_gives_the_same_values():
-    forward, cotangent, want = CLOSED_FORMS["exp"]
+    forward, cotangent, _ = CLOSED_FORMS["exp"]
     batched = reference_vjp(forward, [Z], cotangent, 0)
     looped = reference_vjp(lambda z: np.exp(z) if z.ndim == 1 else _refuse(), [Z], cotangent, 0)
     assert batched.batched and not looped.batched
