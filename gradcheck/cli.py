@@ -305,7 +305,8 @@ def ops() -> None:
     for op in sorted(OPS.values(), key=lambda op: op.name):
         params = ", ".join(f"{k}={v!r}" for k, v in op.params.items()) or "-"
         # escape: rich would read "[low, high]" in a summary as markup and drop it.
-        table.add_row(op.name, op.signature, escape(params), ", ".join(_op_methods(op)), escape(op.summary))
+        summary = op.summary if not op.complex or "complex" in op.summary else f"{op.summary}; complex too"
+        table.add_row(op.name, op.signature, escape(params), ", ".join(_op_methods(op)), escape(summary))
     console.print(table)
 
 

@@ -209,6 +209,7 @@ class CaseFile(pytest.File):
 
         from gradcheck.cases import CaseFileError, load_file
         from gradcheck.compare.verdict import NOT_ANALYTIC, NOTHING
+        from gradcheck.dtypes import overridden
         from gradcheck.run.runner import reported_methods
 
         # A YAML file met while walking a folder that is not a case file (a CI workflow, a
@@ -222,8 +223,8 @@ class CaseFile(pytest.File):
         shown = _display_path(self.path, self.config.rootpath)
         for case in cases:
             case = replace(case, file=shown)
-            if options.dtype is not None:
-                case = replace(case, dtype=options.dtype)  # as run_case does, so methods agree
+            if options.dtype is not None:  # as run_case does, so methods agree
+                case = replace(case, dtype=overridden(case.dtype, options.dtype))
             methods = reported_methods(case, options)
             if not case.skip and all(m in NOT_ANALYTIC for m in methods):
                 methods.append(NOTHING)  # an item that says so: a skip, a failure under --gradcheck-strict

@@ -43,6 +43,10 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "float32": Tolerance(rtol=2e-4, atol=1e-5),
     "float16": Tolerance(rtol=2e-2, atol=2e-3),
     "bfloat16": Tolerance(rtol=1e-1, atol=1e-2),
+    # Complex: each part is computed in the real dtype of its precision, and a complex element is
+    # judged by |a - r| (the distance in the plane) against the same allowance.
+    "complex128": Tolerance(rtol=1e-7, atol=1e-10),
+    "complex64": Tolerance(rtol=2e-4, atol=1e-5),
 }
 
 # Published answers are rounded (to 6 significant digits, typically).

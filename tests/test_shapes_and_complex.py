@@ -1,5 +1,6 @@
 """Inputs keep their shape on every path (CLI, gradcheck.check, the pytest fixture), empty and 0-d
-included; complex values are refused with a message, never cast to real."""
+included; complex values are checked where they belong and refused with a message where they do
+not (a real case, a real input's gradient), never cast to real."""
 
 import json
 from pathlib import Path
@@ -50,16 +51,37 @@ def test_the_cli_keeps_an_empty_axis_and_a_0d_input(tmp_path):
         for method in ("numeric", "vjp") for name in names}
 
 
-def test_a_complex_input_is_refused_not_cast():
-    with pytest.raises(ValueError, match="input 'x' is complex .*never cast to real"):
-        gradcheck.check(np.sin, {"x": np.array([1.0 + 2.0j])}, vjp=lambda x, dz: (np.cos(x) * dz,))
+def test_a_complex_input_in_a_real_case_is_refused_not_cast():
+    result = gradcheck.check(np.sin, {"x": np.array([1.0 + 2.0j])}, vjp=lambda x, dz: (np.cos(x) * dz,),
+                             dtype="float64")
+    assert not result.passed and all(c.status.value == "error" for c in result.comparisons)
+    assert "inputs.x is complex but the case dtype is float64" in result.comparisons[0].message
+    assert "never cast to real" in result.comparisons[0].message
 
 
-def test_a_complex_output_is_an_error_that_says_so():
+def test_a_complex_input_makes_the_default_dtype_complex128():
+    # sin is holomorphic: the gradient of phi = Re conj(dz) sin(z) is conj(cos z) dz.
+    z = np.array([1.0 + 2.0j, -0.5 + 0.25j])
+    result = gradcheck.check(np.sin, {"z": z}, vjp=lambda z, dz: (np.conj(np.cos(z)) * dz,))
+    assert result.passed, result
+    wrong = gradcheck.check(np.sin, {"z": z}, vjp=lambda z, dz: (np.cos(z) * dz,))  # the conjugate forgotten
+    assert [c.status.value for c in wrong.comparisons if c.method == "vjp"] == ["fail"]
+
+
+def test_a_complex_output_of_a_real_input_has_a_real_gradient():
+    # f(x) = (1 + 2j) x: phi = Re conj(dz) (1 + 2j) x, so d phi/dx = Re((1 + 2j) conj(dz)) = Re(conj(1 + 2j) dz).
+    x = np.array([1.0, 2.0])
+    right = gradcheck.check(shapes.complex_output, {"x": x}, vjp=lambda x, dz: (np.real((1 - 2j) * dz),))
+    assert right.passed, right
+    wrong = gradcheck.check(shapes.complex_output, {"x": x}, vjp=lambda x, dz: (np.real((1 + 2j) * dz),))
+    assert [c.status.value for c in wrong.comparisons if c.method == "vjp"] == ["fail"]
+
+
+def test_a_complex_gradient_for_a_real_input_is_an_error_that_says_so():
     result = gradcheck.check(shapes.complex_output, {"x": np.array([1.0, 2.0])}, vjp=lambda x, dz: (dz,))
-    assert not result.passed
-    assert all(c.status.value == "error" for c in result.comparisons)
-    assert "the forward's output is complex (complex128)" in result.comparisons[0].message
+    (row,) = [c for c in result.comparisons if c.method == "vjp"]
+    assert row.status.value == "error"
+    assert "the VJP's gradient for x is complex (complex128): its input is real" in row.message
 
 
 def test_a_complex_vjp_gradient_fails_and_says_so():

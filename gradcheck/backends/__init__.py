@@ -7,12 +7,16 @@ cases, so the engine, the comparator and the reports never import a
 framework; each framework module imports its framework inside its
 functions, on first use.
 
+Complex values: every backend returns gradcheck's one convention, the gradient
+d phi/d Re z + i d phi/d Im z of phi = Re sum conj(dz) f(z) (complex128 arrays),
+converting from its framework's own where they differ (jax_backend.py says how).
+
     name          the method name in case files and reports
     framework     the importable package it needs (None for NumPy)
     extra         the pip extra that installs it
     available()   whether the framework is installed (found without importing it;
                   an install that is found but fails to import gives error rows)
-    gradients(task) -> {input name: J^T dz as float64 array, or None}
+    gradients(task) -> {input name: J^T dz as float64 (complex128) array, or None}
 
 Reverse-mode backends whose backward is itself differentiable also have
 `second_order(task, tangents) -> {input name: ∇_x <V, J^T dz>}` (order: 2).
@@ -54,6 +58,7 @@ class Task:
     # Equal keys promise the same native forward (one op or expression, the same params): a backend
     # may reuse what it traced or compiled for one under equal input shapes and dtypes. None: never.
     trace_key: Hashable | None = None
+    complex_output: bool = False  # the NumPy forward's output is complex (a framework's must be too)
 
 
 class Backend(Protocol):

@@ -59,7 +59,8 @@ def _torch_call(native, cached, arrays, batched: int | None):
         forward = torch.func.vmap(forward, in_dims=in_dims)
     with torch.no_grad():
         output = forward(*tensors)
-    return map_outputs(lambda t: t.detach().cpu().numpy(), output)
+    # resolve_conj: a lazily conjugated tensor (torch.conj) cannot be read by .numpy() as it is.
+    return map_outputs(lambda t: t.detach().resolve_conj().resolve_neg().cpu().numpy(), output)
 
 
 def _tensorflow_call(native, cached, arrays, batched: int | None):

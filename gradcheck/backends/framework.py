@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gradcheck.backends import Task
-from gradcheck.dtypes import refuse_complex
+from gradcheck.dtypes import NEVER_CAST, is_inexact
 
 
 class Adapter(Protocol):
@@ -35,9 +35,9 @@ def installed(package: str) -> bool:
 
 
 def is_floating(array: np.ndarray) -> bool:
-    """Floating inputs are cast to the case dtype; integer and boolean ones (class targets, masks,
-    indices) pass through as the framework's integer tensors, never differentiated."""
-    return np.issubdtype(np.asarray(array).dtype, np.floating)
+    """Floating (and complex) inputs are cast to the case dtype; integer and boolean ones (class
+    targets, masks, indices) pass through as the framework's integer tensors, never differentiated."""
+    return is_inexact(array)
 
 
 def check_output(output: Any, task: Task, framework: str) -> None:
@@ -45,7 +45,11 @@ def check_output(output: Any, task: Task, framework: str) -> None:
     shape = getattr(output, "shape", None)  # every framework tensor has one; other values do not
     if shape is None:
         raise TypeError(f"the {framework} forward returned {type(output).__name__}, not a tensor")
-    refuse_complex(output, f"the {framework} forward's output")
+    complex_output = "complex" in str(getattr(output, "dtype", ""))  # judged by its dtype's name, not converted
+    if complex_output != task.complex_output:
+        ours, theirs = ("complex", "real") if complex_output else ("real", "complex")
+        raise TypeError(f"the {framework} forward's output is {ours} ({output.dtype}) but the NumPy forward's "
+                        f"is {theirs}; {NEVER_CAST}, nor a real one made complex")
     if tuple(shape) != task.output_shape:
         raise ValueError(
             f"the {framework} forward returned shape {list(shape)}, but the NumPy forward's output "

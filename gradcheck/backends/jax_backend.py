@@ -17,6 +17,14 @@ call of a row (the scaled cotangent) and later rows of the same op, params
 and shapes reuse it; on small inputs the compile is nearly all of a row's
 cost. A user's function runs as written, every call: jit would reject Python
 control flow that vjp and jvp accept, and it may have side effects.
+
+Complex values: JAX pairs cotangents with tangents without a conjugate: its
+vjp(c) is the v with Re sum v du = Re sum c df along every du. gradcheck's
+gradient g of phi = Re sum conj(dz) f(z) is the one with d phi = Re sum conj(g) du,
+so pulling back c = conj(dz) gives v = conj(g): g = conj(vjp(conj(dz))). (JAX's
+FAQ, "Complex numbers and differentiation": grad of a real function of z is the
+conjugate of the gradient torch reports.) On real values both conjugates are
+no-ops. Its jvp is the derivative of f(z + t u) in real t, as the reference's.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from gradcheck.backends.framework import (
     check_output,
     is_floating,
 )
+from gradcheck.dtypes import as_float64
 
 FRAMEWORK = "jax"
 
@@ -64,11 +73,11 @@ def _device(jax, name: str):
 def _dtype(jax, name: str):
     numpy = jax.numpy
     return {"float64": numpy.float64, "float32": numpy.float32, "float16": numpy.float16,
-            "bfloat16": numpy.bfloat16}[name]
+            "bfloat16": numpy.bfloat16, "complex64": numpy.complex64, "complex128": numpy.complex128}[name]
 
 
 def _to_numpy(array) -> np.ndarray:
-    return np.asarray(array).astype(np.float64)
+    return as_float64(array)
 
 
 # (trace key, method, dtype, device, input shapes and dtypes) -> jitted program, least recently used
@@ -152,7 +161,7 @@ class JaxAdapter:
         """Inside: the native forward and the inputs as arrays in the case dtype on the device."""
         jax = _jax()
         device = _device(jax, task.device)
-        precision = x64_enabled() if task.dtype == "float64" else contextlib.nullcontext()
+        precision = x64_enabled() if task.dtype in ("float64", "complex128") else contextlib.nullcontext()
         with precision, jax.default_device(device):
             dtype = _dtype(jax, task.dtype)
             # Exact casts: the inputs (and the cotangent) were rounded through the case dtype already.
@@ -164,8 +173,10 @@ class JaxAdapter:
         with self._setup(task) as (jax, forward, arrays):
             positions = [task.names.index(name) for name in task.wrt]
             program = _program(jax, task, ("vjp", *positions), lambda: _vjp_program(jax, forward, positions, task))
-            _, grads = program(arrays, jax.numpy.asarray(task.cotangent, dtype=_dtype(jax, task.dtype)))
-            return {name: _to_numpy(grad) for name, grad in zip(task.wrt, grads)}
+            # JAX's convention to gradcheck's: g = conj(vjp(conj(dz))) (see the module's docstring); the
+            # program casts the cotangent to the output's dtype (a real output of complex input keeps it real).
+            _, grads = program(arrays, jax.numpy.asarray(np.conj(task.cotangent)))
+            return {name: np.conj(_to_numpy(grad)) for name, grad in zip(task.wrt, grads)}
 
     def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
         with self._setup(task) as (jax, forward, arrays):

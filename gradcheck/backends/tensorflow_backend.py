@@ -7,6 +7,12 @@ Importing TensorFlow prints start-up noise (oneDNN notices, CPU-feature
 lines from the C++ logger, absl warnings) that is not ours to show, so the
 import goes through `import_tensorflow`, which quiets it; the user's own
 settings of TF_CPP_MIN_LOG_LEVEL / TF_ENABLE_ONEDNN_OPTS win.
+
+Complex values need no conversion: tape.gradient(f, z, output_gradients=dz) returns
+d phi/d Re z + i d phi/d Im z for phi = Re sum conj(dz) f(z) (TensorFlow's gradients are
+the conjugates of JAX's, as torch's are), checked against closed forms in
+tests/backends/test_complex_backends.py. tf.cast of a complex tensor to a real dtype drops its
+imaginary part silently, so complex results are cast to complex128.
 """
 
 from __future__ import annotations
@@ -86,7 +92,8 @@ def _device(tf, name: str) -> str:
 
 
 def _dtype(tf, name: str):
-    return {"float64": tf.float64, "float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}[name]
+    return {"float64": tf.float64, "float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16,
+            "complex64": tf.complex64, "complex128": tf.complex128}[name]
 
 
 def _tensor(tf, value: np.ndarray, dtype):
@@ -94,7 +101,7 @@ def _tensor(tf, value: np.ndarray, dtype):
 
 
 def _to_numpy(tf, tensor) -> np.ndarray:
-    return tf.cast(tensor, tf.float64).numpy()
+    return tf.cast(tensor, tf.complex128 if tensor.dtype.is_complex else tf.float64).numpy()
 
 
 class TensorflowAdapter:

@@ -3,6 +3,11 @@
     reverse:  torch.autograd.grad(f(x), x, grad_outputs=dz)     (what x.grad holds after z.backward(dz))
     forward:  torch.func.jvp(f, (x,), (u,))
 
+Complex values need no conversion: for a real L = Re sum conj(dz) f(z), torch's backward
+seeded with grad_outputs=dz gives the conjugate Wirtinger derivative 2 dL/d conj(z) =
+dL/d Re z + i dL/d Im z (torch's "Autograd for Complex Numbers"), which is gradcheck's
+convention as it stands; its forward mode is the derivative of f(z + t u) in real t.
+
 torch is imported on first use, never when this module is imported.
 """
 
@@ -37,11 +42,14 @@ def _device(torch, name: str):
 
 def _dtype(torch, name: str):
     return {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
-            "bfloat16": torch.bfloat16}[name]
+            "bfloat16": torch.bfloat16, "complex64": torch.complex64, "complex128": torch.complex128}[name]
 
 
 def _to_numpy(tensor) -> np.ndarray:
-    return tensor.detach().to("cpu", dtype=_torch().float64).numpy()
+    torch = _torch()
+    # resolve_conj: torch.conj is lazy (a conjugate bit), which .numpy() refuses to read.
+    tensor = tensor.detach().resolve_conj().resolve_neg()
+    return tensor.to("cpu", dtype=torch.complex128 if tensor.is_complex() else torch.float64).numpy()
 
 
 def _refuses_second_pass(grads, limit: int = 100_000) -> bool:

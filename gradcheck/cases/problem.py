@@ -28,7 +28,7 @@ from gradcheck.cases.modules import BuiltModule
 from gradcheck.cases.native import ALL, CallPlan, output_entries, output_label
 from gradcheck.cases.outputs import checked_outputs
 from gradcheck.cases.schema import Case
-from gradcheck.dtypes import numpy_dtype, refuse_complex
+from gradcheck.dtypes import NEVER_CAST, as_float64, is_complex_dtype, is_inexact, numpy_dtype
 from gradcheck.ops import OPS
 
 __all__ = ["DEFAULT_MAX_ELEMENTS", "CaseError", "Problem", "build_array", "materialize",
@@ -73,21 +73,43 @@ class Problem:
             cotangent=self.cotangent, output_shape=self.output.shape, dtype=self.dtype, device=device,
             native=None if framework is None else self.natives[framework],
             traceable=not self.case.user_code, numpy_vjp=self.numpy_vjp, trace_key=trace_key(self.case),
+            complex_output=bool(np.iscomplexobj(self.output)),
         )
 
 
 def round_to(array: np.ndarray, dtype: str) -> np.ndarray:
-    """The float64 array of the values `array` takes in `dtype` (integer arrays pass unchanged)."""
-    if not np.issubdtype(np.asarray(array).dtype, np.floating):
+    """The float64 (complex128) array of the values `array` takes in `dtype` (integer arrays pass
+    unchanged). A complex array keeps its imaginary part: in a real dtype it is refused, never cast."""
+    if not is_inexact(array):
         return np.asarray(array)
+    if np.iscomplexobj(array) and not is_complex_dtype(dtype):
+        raise CaseError(f"a complex value in a {dtype} case: set dtype: complex128 or complex64; {NEVER_CAST}")
     try:
-        return np.asarray(array, dtype=numpy_dtype(dtype)).astype(np.float64)
+        return as_float64(np.asarray(array, dtype=numpy_dtype(dtype)))
     except ImportError as exc:
         raise CaseError(str(exc)) from None
 
 
+def _refuse_complex_builtin(case: Case) -> None:
+    """A complex case of an op that is defined on real numbers only, or of an expression: a CaseError."""
+    if not is_complex_dtype(case.dtype):
+        return
+    if case.expr is not None:
+        raise CaseError(f"expr: cases are real; a complex case ({case.dtype}) needs an op that takes complex "
+                        f"values ({', '.join(complex_ops())}) or a function of its own")
+    if not OPS[case.op].complex:
+        raise CaseError(f"op {case.op!r} does not take complex values ({case.dtype}): it is defined on real "
+                        f"numbers only (it orders, clips or compares them, or its formula is not complex); "
+                        f"ops that do: {', '.join(complex_ops())}")
+
+
+def complex_ops() -> list[str]:
+    return sorted(name for name, op in OPS.items() if op.complex)
+
+
 def _builtin_callables(case: Case) -> tuple[Callable, Callable]:
     """The NumPy forward and VJP of an op or an expression, params bound."""
+    _refuse_complex_builtin(case)
     params = dict(case.params)
     if case.op is not None:
         op = OPS[case.op]
@@ -184,12 +206,8 @@ def _numpy_forward(case: Case, code: _UserCode, leaves: Mapping[str, np.ndarray]
 def _output_arrays(output: Any) -> list[tuple[Hashable | None, np.ndarray]]:
     try:
         entries = output_entries(output)
-        for key, value in entries:
-            refuse_complex(value, "the forward's output" if key is None else f"the forward's output {key!r}")
         return [(key, np.asarray(value)) for key, value in entries]
     except TypeError as exc:
-        if "is complex" in str(exc):
-            raise CaseError(str(exc)) from None
         raise CaseError(f"the forward returned {type(output).__name__}, not arrays: {exc}") from None
     except ValueError as exc:
         raise CaseError(f"the forward returned {type(output).__name__}, not arrays: {exc}") from None
@@ -211,7 +229,7 @@ def materialize_outputs(case: Case, *, max_elements: int = DEFAULT_MAX_ELEMENTS)
     entries = _output_arrays(call_forward(_numpy_forward(case, code, leaves, ALL), list(leaves.values()), raw=True))
     problems = []
     for key, cotangent in checked_outputs(case, entries, max_elements):
-        output = np.asarray(dict(entries)[key], dtype=np.float64)
+        output = as_float64(dict(entries)[key])
         problems.append(_problem(
             case, leaves, output, cotangent, _numpy_forward(case, code, leaves, key),
             _vjp_of_output(code.vjp, entries, key), {f: code.native(f, key) for f in case.frameworks},
@@ -226,7 +244,7 @@ def materialize(case: Case, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Prob
 
 def _resolve_wrt(case: Case, leaves: Mapping[str, np.ndarray]) -> Case:
     """A module's parameters join the default wrt; a declared name must be a floating leaf."""
-    floating = tuple(name for name, value in leaves.items() if np.issubdtype(value.dtype, np.floating))
+    floating = tuple(name for name, value in leaves.items() if is_inexact(value))
     if not case.wrt_declared:
         return replace(case, wrt=floating)
     unknown = [name for name in case.wrt if name not in floating]
@@ -253,7 +271,7 @@ def _vjp_of_output(vjp: Callable | None, entries: list, key: Any) -> Callable | 
 
 
 def call_forward(forward: Callable, inputs: list[np.ndarray], raw: bool = False) -> Any:
-    """The forward at the case's inputs: one float64 array (or, raw, whatever it returned)."""
+    """The forward at the case's inputs: one float64 or complex128 array (or, raw, whatever it returned)."""
     try:
         with np.errstate(all="ignore"):
             output = forward(*inputs)
@@ -264,7 +282,7 @@ def call_forward(forward: Callable, inputs: list[np.ndarray], raw: bool = False)
     if raw:
         return output
     try:
-        return np.asarray(output, dtype=np.float64)
+        return as_float64(output)
     except (TypeError, ValueError) as exc:
         raise CaseError(f"the forward returned {type(output).__name__}, not an array: {exc}") from None
 

@@ -192,10 +192,21 @@ def _parse_support(sub: Reader, value: LineDict) -> tuple[float | None, float | 
     return tuple(None if bound is None else sub.number("support", bound) for bound in support)
 
 
+def complex_literal(text: str) -> complex:
+    """A complex literal as case files spell it, a string such as "1+2j", "-0.5j" or "3"."""
+    try:
+        return complex(text.replace(" ", ""))
+    except ValueError:
+        raise ValueError(f"expected a number, or a complex number as a string such as \"1+2j\", got {text!r}") from None
+
+
 def check_literal(value: Any, integer: bool = False) -> Any:
-    """A number or a rectangular nested list of numbers: floats, or whole numbers when `integer`."""
+    """A number or a rectangular nested list of numbers: floats (complex ones as strings, "1+2j"), or
+    whole numbers when `integer`."""
     if value is None or (isinstance(value, bool) and not integer):
         raise ValueError(f"expected a number or a (nested) list of numbers, got {value!r}")
+    if isinstance(value, str) and not integer:
+        return complex_literal(value)
     if isinstance(value, (int, float)):
         if integer and value != int(value):
             raise ValueError(f"an integer literal holds whole numbers, got {value!r}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from gradcheck.compare.detail import Detail
 from gradcheck.compare.diagnosis import diagnosis, non_finite
+from gradcheck.dtypes import NEVER_CAST, as_float64
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
 from gradcheck.methods import ModeChoice
@@ -43,8 +44,8 @@ class Comparison:
     max_rel_err: float | None = None
     margin: float | None = None  # fraction of the tolerance used at the worst element (> 1 fails)
     worst_index: tuple[int, ...] | None = None
-    got: float | None = None  # the analytic value at the worst element
-    want: float | None = None  # the reference value there
+    got: float | complex | None = None  # the analytic value at the worst element
+    want: float | complex | None = None  # the reference value there
     tolerance: Tolerance | None = None
     kinks: int = 0  # elements checked against a subgradient interval
     message: str = ""
@@ -81,14 +82,30 @@ def element_margins(got: np.ndarray, reference: Reference,
     """Per element: the fraction of its allowance used (> 1 fails), the allowance, and the error.
 
     The error of an element is its distance to the accepted interval [lower, upper]
-    (a point away from kinks); NaN never passes.
+    (a point away from kinks); NaN never passes. A complex element's is its distance
+    in the plane to the rectangle [lower, upper] (the intervals of its real and imaginary
+    parts): |a - r| away from kinks.
     """
-    distance = np.maximum(np.maximum(reference.lower - got, got - reference.upper), 0.0)
+    if np.iscomplexobj(got) or np.iscomplexobj(reference.value):
+        distance = np.hypot(_outside(np.real(got), np.real(reference.lower), np.real(reference.upper)),
+                            _outside(np.imag(got), np.imag(reference.lower), np.imag(reference.upper)))
+    else:
+        distance = _outside(got, reference.lower, reference.upper)
     distance = np.where(np.isnan(got), np.inf, distance)
     allowed = tolerance.allowance(np.abs(reference.value), reference.error)
     with np.errstate(divide="ignore", invalid="ignore"):
         used = np.where(distance == 0, 0.0, distance / allowed)  # allowed == 0 and distance > 0: inf
     return used, allowed, distance
+
+
+def _outside(got: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """How far each element of `got` lies outside [lower, upper] (0 inside)."""
+    return np.maximum(np.maximum(lower - got, got - upper), 0.0)
+
+
+def _number(value) -> float | complex:
+    """One element as a Python number: complex where the array is."""
+    return complex(value) if np.iscomplexobj(value) else float(value)
 
 
 def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where) -> Comparison:
@@ -101,7 +118,13 @@ def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where
     (case, file, line, method, input).
     """
     want = reference.value
-    got = np.asarray(got, dtype=np.float64)
+    got = as_float64(got)
+    if np.iscomplexobj(got) and not np.iscomplexobj(want):
+        return Comparison(
+            status=Status.ERROR, tolerance=tolerance,
+            message=f"the gradient is complex ({got.dtype}) but the input is real: {NEVER_CAST}",
+            **where,
+        )
     if got.shape != want.shape:
         return Comparison(
             status=Status.ERROR, tolerance=tolerance,
@@ -142,8 +165,8 @@ def compare(got: np.ndarray, reference: Reference, tolerance: Tolerance, **where
         max_rel_err=float(np.max(relative)),
         margin=margin,
         worst_index=tuple(int(i) for i in worst),
-        got=float(got[worst]),
-        want=float(want[worst]),
+        got=_number(got[worst]),
+        want=_number(want[worst]),
         tolerance=tolerance,
         kinks=kinks,
         message=message,

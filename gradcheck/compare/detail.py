@@ -17,8 +17,8 @@ from gradcheck.engine.curve import StepCurve
 @dataclass(frozen=True)
 class Detail:
     margins: np.ndarray | None = None  # the fraction of the tolerance each element uses (> 1 fails)
-    point: dict[str, float] = field(default_factory=dict)  # input values at the worst element
-    cotangent: float | None = None  # the cotangent there, where it has one element per input element
+    point: dict[str, float | complex] = field(default_factory=dict)  # input values at the worst element
+    cotangent: float | complex | None = None  # the cotangent there, where it has one element per input element
     curve: StepCurve | None = None  # the worst element's step-size curve (HTML reports only)
     trace: str = ""  # the traceback of an error in user code
 

@@ -26,12 +26,15 @@ def diagnosis(got: np.ndarray, want: np.ndarray, reference: Reference, used: np.
     nonzero = b != 0
     if np.allclose(a, -b, rtol=1e-6, atol=0) and np.any(nonzero):
         hints.append("the gradient has the wrong sign")
+    elif np.iscomplexobj(b) and np.allclose(a, np.conj(b), rtol=1e-6, atol=0) and np.any(b.imag != 0):
+        hints.append("the gradient is the conjugate of the reference (a missing conj, or a backward in "
+                     "JAX's convention: gradcheck's is d phi/d Re z + i d phi/d Im z)")
     elif np.any(nonzero):
         ratio = a[nonzero] / b[nonzero]
         if np.allclose(ratio, ratio[0], rtol=1e-6) and ratio[0] != 1:
-            hints.append(f"the gradient is the reference times {_factor(float(ratio[0]))}")
+            hints.append(f"the gradient is the reference times {_factor(ratio[0])}")
     margin, error = float(used[worst]), float(reference.error[worst])
-    scale = max(abs(float(want[worst])), float(allowed[worst]) - error)
+    scale = max(float(abs(want[worst])), float(allowed[worst]) - error)
     shaky = error > UNCONVERGED * scale
     if margin >= BUG_MARGIN and not shaky:
         hints.append(f"a real bug: the gradient is {margin:.2g} times the allowance away, and the reference "
@@ -67,8 +70,12 @@ def non_finite(got: np.ndarray, want: np.ndarray) -> str:
             f"{where}: a non-finite gradient is wrong, not an error")
 
 
-def _factor(ratio: float) -> str:
-    """A scale factor in words that keep its distance from 1 visible: "1 + 1e-06", not "1"."""
+def _factor(ratio) -> str:
+    """A scale factor in words that keep its distance from 1 visible: "1 + 1e-06", not "1"; a complex
+    factor (a gradient rotated in the plane) as a complex number."""
+    if np.iscomplexobj(ratio) and ratio.imag != 0:
+        return f"({complex(ratio):.6g})"
+    ratio = float(np.real(ratio))
     if abs(ratio - 1) < 1e-3:
         return f"1 {'+' if ratio > 1 else '-'} {abs(ratio - 1):.2g}"
     return f"{ratio:.6g}"

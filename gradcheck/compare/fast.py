@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gradcheck.compare.comparison import Comparison, Status, compare
+from gradcheck.dtypes import real_dtype
+from gradcheck.engine.complexview import flat_real
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.fast import Directional
 from gradcheck.engine.stencil import CENTRAL, EPS, relative_error
@@ -48,12 +50,13 @@ class Verdict:
 
 
 def _epsilon(dtype: str) -> float:
+    dtype = real_dtype(dtype)  # a complex dtype's parts
     return float(np.finfo(np.dtype(dtype)).eps) if dtype in ("float64", "float32", "float16") else 2.0**-8
 
 
 def check(got: np.ndarray, reference: Directional, dtype: str) -> Verdict:
     """The analytic gradient `got` against the directional reference."""
-    a = np.asarray(got, dtype=np.float64).reshape(-1)
+    a = flat_real(got)  # a complex gradient pairs with the real-view directions of its input
     count = len(reference.value)
     along = np.array([math.fsum(a * u) if np.all(np.isfinite(a)) else np.nan for u in reference.directions])
     size = np.abs(reference.directions) @ np.abs(a)

@@ -17,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.dtypes import as_float64
 from gradcheck.tolerance import Tolerance
 
 SCALE = -1.7
@@ -29,7 +30,7 @@ def check(row: Comparison, first: np.ndarray, scaled: np.ndarray | None, toleran
     diagnosis; a row that passed takes the linearity check's margin, worst index, got and want, so
     its numbers say how far from linear the backward is where the reference alone saw nothing wrong.
     """
-    first = np.asarray(first, dtype=np.float64)
+    first = as_float64(first)
     found = _departure(first, scaled, tolerance)
     if found is None or row.status is Status.ERROR:
         return row
@@ -46,7 +47,7 @@ def _departure(first: np.ndarray, scaled: np.ndarray | None, tolerance: Toleranc
     if scaled is None:
         return (f"the backward is not linear in its cotangent: with the cotangent times {SCALE:g} it "
                 "returned None for this input", math.inf, None, None, None)
-    scaled = np.asarray(scaled, dtype=np.float64)
+    scaled = as_float64(scaled)
     if scaled.shape != first.shape:
         return (f"the backward is not linear in its cotangent: with the cotangent times {SCALE:g} it returned "
                 f"shape {list(scaled.shape)} instead of {list(first.shape)}", math.inf, None, None, None)
@@ -67,4 +68,5 @@ def _departure(first: np.ndarray, scaled: np.ndarray | None, tolerance: Toleranc
     why = (f"{kind}: with the cotangent times {SCALE:g}, {int(np.count_nonzero(off))} of {first.size} elements "
            f"are not {SCALE:g} times the first answer; at {list(map(int, worst))}: got {scaled[worst]:.10g}, "
            f"want {want[worst]:.10g}")
-    return why, float(used[worst]), tuple(int(i) for i in worst), float(scaled[worst]), float(want[worst])
+    number = complex if np.iscomplexobj(want) else float
+    return why, float(used[worst]), tuple(int(i) for i in worst), number(scaled[worst]), number(want[worst])

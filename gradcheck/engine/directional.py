@@ -24,6 +24,10 @@ that moves each element by a relative ~1e-16 of |x_i|, a directional error
 of order 1e-13 relative at our step sizes, far below any tolerance we use.
 Where the one-sided derivatives along the tangent disagree (|x| at 0), the
 reference is the interval between them, as for the element-wise reference.
+
+Complex values (complexview.py): t stays real, so J u is the derivative of
+f(z + t u) whatever the convention of the backward; a complex input moves in
+its real view along view(u), and a complex output's J u is packed back.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gradcheck.dtypes import as_float64
+from gradcheck.engine import complexview
 from gradcheck.engine.estimates import (
     DifferenceSums,
     Estimate,
@@ -89,10 +95,15 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
     as |x| does at 0 along any tangent), any value between them is valid: the
     reference is that interval, as in the element-wise reference.
     """
-    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
-    tangent = np.asarray(tangent, dtype=np.float64)
+    inputs = [as_float64(a) for a in inputs]
     with np.errstate(all="ignore"):
-        f0 = np.asarray(forward(*inputs), dtype=np.float64)
+        f0 = forward(*inputs)
+    form = complexview.real_form(forward, inputs, index, f0)
+    if form is not None:
+        found = reference_jvp(form.forward, form.inputs, index, form.tangent(tangent))
+        return complexview.complex_reference(found, note="") if form.complex_output else found
+    tangent = np.asarray(tangent, dtype=np.float64)
+    f0 = np.asarray(f0, dtype=np.float64)
     if inputs[index].size == 0 or f0.size == 0:  # nothing moves, or nothing to move: J u is empty or 0
         zero = np.zeros(f0.shape)
         return Reference(value=zero, error=zero, lower=zero, upper=zero, kinks=0, evaluations=1, batched=False)

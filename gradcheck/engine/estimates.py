@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from gradcheck.dtypes import as_float64
 from gradcheck.engine.stencil import CENTRAL, Stencil, roundoff
 
 KINK_FACTOR = 10.0  # one-sided slopes must disagree by this many times their truncation error
@@ -215,7 +216,7 @@ class Reference:
     @classmethod
     def exact(cls, value: np.ndarray, error: np.ndarray | None = None) -> Reference:
         """A point reference with no interval (a published answer, an exact value)."""
-        value = np.asarray(value, dtype=np.float64)
+        value = as_float64(value)  # complex stays complex
         error = np.zeros(value.shape) if error is None else error
         return cls(value=value, error=error, lower=value, upper=value, kinks=0, evaluations=0, batched=False)
 

@@ -6,6 +6,10 @@ evaluations) whatever the input's size. Directions are random signs times
 magnitudes in [1, 1.5) times each element's scale: no element is left out,
 and two wrong elements cancel in every direction only by accident of measure
 zero. The verdict along these directions is compare/fast.py's.
+
+A complex input moves in its real view (complexview.py): each direction has
+one entry per real and per imaginary part, and <g, u> pairs them with the
+real view of the gradient, Re sum conj(g) u.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gradcheck.dtypes import as_float64
+from gradcheck.engine import complexview
 from gradcheck.engine.differences import directional_sums
 from gradcheck.engine.estimates import estimate, quotients
 from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, baseline
@@ -52,11 +58,16 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
                           *, count: int = DIRECTIONS, seed: int = SEED, memory_bytes: int = DEFAULT_MEMORY_BYTES,
                           directions: np.ndarray | None = None) -> Directional:
     """<J^T dz, u_k> for `count` seeded directions u_k of inputs[index], by Richardson differences;
-    or along the given `directions` (K, n) instead."""
-    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
-    x = inputs[index]
+    or along the given `directions` (K, n) instead (n: the elements of the real view of a complex input)."""
+    inputs = [as_float64(a) for a in inputs]
     with np.errstate(all="ignore"):
-        output_shape = np.shape(forward(*inputs))
+        output = forward(*inputs)
+    form = complexview.real_form(forward, inputs, index, output)
+    if form is not None:  # move the real view (complexview.py)
+        forward, inputs, cotangent = form.forward, form.inputs, form.cotangent(cotangent)
+        output = complexview.view(output) if form.complex_output else output
+    x = inputs[index]
+    output_shape = np.shape(output)
     dz = np.asarray(cotangent, dtype=np.float64).reshape(-1)
     evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
     f0, _ = baseline(evaluate, x, initial_steps(x))

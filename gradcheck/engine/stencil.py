@@ -155,7 +155,7 @@ def relative_error(distance: np.ndarray, reference: np.ndarray, floor: float) ->
     1e-18 is zero for every purpose), yet a nonzero distance must never read as
     a relative error of 0: below the floor it is measured against the floor.
     """
-    distance = np.abs(np.asarray(distance, dtype=np.float64))
-    scale = np.maximum(np.abs(np.asarray(reference, dtype=np.float64)), floor)
+    distance = np.abs(np.asarray(distance)).astype(np.float64)  # |.| first: a complex value's modulus
+    scale = np.maximum(np.abs(np.asarray(reference)).astype(np.float64), floor)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(distance == 0, 0.0, distance / scale)

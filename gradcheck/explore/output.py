@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from gradcheck.compare.comparison import Comparison, Status
+from gradcheck.explore.regression import literal
 from gradcheck.explore.search import Exploration
 from gradcheck.reports.table import (
     JSON_VERSION,
@@ -17,7 +16,7 @@ from gradcheck.reports.table import (
 
 
 def _point(exploration: Exploration) -> dict[str, list]:
-    return {name: np.asarray(value).tolist() for name, value in exploration.finding.inputs.items()}
+    return {name: literal(value) for name, value in exploration.finding.inputs.items()}
 
 
 def _tally(exploration: Exploration) -> str:

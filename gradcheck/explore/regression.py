@@ -16,6 +16,14 @@ def _name(case: Case) -> str:
     return case.name if isinstance(case.name, str) else "case"
 
 
+def literal(array) -> list | float | str:
+    """An array as a case-file literal: nested lists of numbers, complex ones as strings ("1.5-2.0j")."""
+    array = np.asarray(array)
+    if not np.iscomplexobj(array):
+        return array.tolist()
+    return np.vectorize(lambda z: f"{z.real!r}{z.imag:+}j", otypes=[object])(array).tolist()
+
+
 def case_entry(case: Case, inputs: dict[str, np.ndarray], cotangent: np.ndarray, name: str) -> dict:
     """The YAML mapping of `case` at the point: every key it was written with, inputs as literals."""
     entry: dict = {"name": name}
@@ -31,8 +39,8 @@ def case_entry(case: Case, inputs: dict[str, np.ndarray], cotangent: np.ndarray,
         entry.update(dict(case.framework_functions))
     if case.params:
         entry["params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in case.params.items()}
-    entry["inputs"] = {spec.name: np.asarray(inputs[spec.name]).tolist() for spec in case.inputs}
-    entry["cotangent"] = np.asarray(cotangent).tolist()
+    entry["inputs"] = {spec.name: literal(inputs[spec.name]) for spec in case.inputs}
+    entry["cotangent"] = literal(cotangent)
     if tuple(case.wrt) != tuple(spec.name for spec in case.inputs):
         entry["wrt"] = list(case.wrt)
     entry["dtype"] = case.dtype

@@ -102,7 +102,8 @@ def explore_case(case: Case, *, examples: int = 100, seed: int = 0, max_seconds:
     second_look = RunOptions(methods=methods, step_scale=2.0**-16)
     tally, start = Tally(), time.monotonic()
     strategy = st.fixed_dictionaries({
-        spec.name: arrays(base.inputs[spec.name].shape, *support(case, spec))
+        spec.name: arrays(base.inputs[spec.name].shape, *support(case, spec),
+                          complex_values=bool(np.iscomplexobj(base.inputs[spec.name])))
         for spec in case.inputs if spec.name in case.wrt
     })
 

@@ -46,9 +46,14 @@ def elements(low: float = -math.inf, high: float = math.inf) -> st.SearchStrateg
     return st.one_of(*choices)
 
 
-def arrays(shape: tuple[int, ...], low: float = -math.inf, high: float = math.inf) -> st.SearchStrategy[np.ndarray]:
-    """An input of `shape`: elements drawn freely, or a few values repeated (ties for max, min, sort)."""
+def arrays(shape: tuple[int, ...], low: float = -math.inf, high: float = math.inf,
+           complex_values: bool = False) -> st.SearchStrategy[np.ndarray]:
+    """An input of `shape`: elements drawn freely, or a few values repeated (ties for max, min, sort).
+    A complex input draws its real and imaginary parts so, independently (the support bounds each)."""
     free = hnp.arrays(np.float64, shape, elements=elements(low, high))
     tied = st.lists(elements(low, high), min_size=1, max_size=3).flatmap(
         lambda pool: hnp.arrays(np.float64, shape, elements=st.sampled_from(pool)))
-    return st.one_of(free, tied)
+    real = st.one_of(free, tied)
+    if not complex_values:
+        return real
+    return st.builds(lambda re, im: re + 1j * im, real, real)

@@ -1,4 +1,4 @@
-"""Binary element-wise ops with NumPy broadcasting: divide, power.
+"""Binary element-wise ops with NumPy broadcasting: multiply, divide, power.
 
 For z = f(x, y) element-wise, dx = dz * df/dx and dy = dz * df/dy, each summed
 over the axes its input was broadcast along (finish_grad).
@@ -8,6 +8,30 @@ import numpy as np
 
 from gradcheck.ops.arrays import finish_grad, float_pair
 from gradcheck.ops.registry import Op, register
+
+# ---------------------------------------------------------------- multiply
+
+def multiply(x, y):
+    x, y, dtype = float_pair(x, y)
+    return np.asarray(x * y, dtype=dtype)
+
+
+def multiply_vjp(x, y, cotangent):
+    # z = x y:  dz/dx = y,  dz/dy = x. Complex: z is holomorphic in each operand, so the gradient
+    # of phi = Re sum conj(dz) z is conj(dz/dx) dz = conj(y) dz, and conj(x) dz (DESIGN section 2).
+    x, y, _ = float_pair(x, y)
+    dz = np.asarray(cotangent)
+    return finish_grad(dz * np.conj(y), x), finish_grad(dz * np.conj(x), y)
+
+
+MULTIPLY = register(Op(
+    "multiply", ("x", "y"), multiply, multiply_vjp, {},
+    "x * y, elementwise with broadcasting (complex too)",
+    torch=lambda torch, x, y: torch.mul(x, y),
+    tensorflow=lambda tf, x, y: tf.math.multiply(x, y),
+    jax=lambda jax, x, y: jax.numpy.multiply(x, y),
+    complex=True))
+
 
 # ---------------------------------------------------------------- divide
 

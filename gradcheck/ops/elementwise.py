@@ -1,5 +1,10 @@
 """Element-wise ops. For z = f(x) the Jacobian is diagonal, so the VJP is dx = dz * f'(x), pointwise.
 
+Complex: where f is holomorphic (exp, sin, cos, tanh), d f = f'(z) d z, so phi = Re sum conj(dz) f(z)
+changes by Re sum conj(dz) f'(z) dw = Re sum conj(conj(f'(z)) dz) dw along dw: its gradient (DESIGN
+section 2) is conj(f'(z)) dz. The VJP conjugates f' (a no-op on real x). |z| is not holomorphic:
+see abs_vjp.
+
 Each derivative is written in terms of the forward value where that is
 cheaper or more stable than differentiating the formula directly. Each op's
 forward, VJP and framework lowerings stand together in one registry entry.
@@ -12,9 +17,10 @@ from gradcheck.ops.registry import Op, register
 
 
 def unary(name, forward, derivative, summary, *, torch, tensorflow, jax, domain="real", in_expr=True,
-          params=None, validators=None, relation=None):
-    """Register an element-wise op from its forward and f'(x, y, **params) (y = f(x)); VJP: dz * f'.
+          params=None, validators=None, relation=None, holomorphic=False):
+    """Register an element-wise op from its forward and f'(x, y, **params) (y = f(x)); VJP: dz * conj(f').
 
+    holomorphic: f' is the complex derivative too, so the op takes complex inputs.
     Public so that other op families (activations.py) register element-wise ops the same way.
     """
 
@@ -24,12 +30,14 @@ def unary(name, forward, derivative, summary, *, torch, tensorflow, jax, domain=
         x, kwargs = as_float(x), {**defaults, **kwargs}  # callable without params, as the forward is
         with np.errstate(all="ignore"):
             fprime = derivative(x, forward(x, **kwargs), **kwargs)
+            if np.iscomplexobj(fprime):
+                fprime = np.conj(fprime)
             return (finish_grad(np.asarray(cotangent) * fprime, x),)
 
     vjp.__name__ = vjp.__qualname__ = f"{name}_vjp"
     return register(Op(name, ("x",), forward, vjp, defaults, summary, domain=domain,
                        torch=torch, tensorflow=tensorflow, jax=jax, validators=validators or {},
-                       in_expr=in_expr, relation=relation))
+                       in_expr=in_expr, relation=relation, complex=holomorphic))
 
 
 # ---------------------------------------------------------------- sigmoid
@@ -79,7 +87,8 @@ TANH = unary(
     "hyperbolic tangent, elementwise",
     torch=lambda torch, x: torch.tanh(x),
     tensorflow=lambda tf, x: tf.math.tanh(x),
-    jax=lambda jax, x: jax.numpy.tanh(x))
+    jax=lambda jax, x: jax.numpy.tanh(x),
+    holomorphic=True)
 
 
 # ---------------------------------------------------------------- exp
@@ -94,7 +103,8 @@ EXP = unary(
     "exponential e^x, elementwise",
     torch=lambda torch, x: torch.exp(x),
     tensorflow=lambda tf, x: tf.math.exp(x),
-    jax=lambda jax, x: jax.numpy.exp(x))
+    jax=lambda jax, x: jax.numpy.exp(x),
+    holomorphic=True)
 
 
 # ---------------------------------------------------------------- log
@@ -125,7 +135,8 @@ SIN = unary(
     "sine, elementwise",
     torch=lambda torch, x: torch.sin(x),
     tensorflow=lambda tf, x: tf.math.sin(x),
-    jax=lambda jax, x: jax.numpy.sin(x))
+    jax=lambda jax, x: jax.numpy.sin(x),
+    holomorphic=True)
 
 
 def cos(x):
@@ -138,7 +149,8 @@ COS = unary(
     "cosine, elementwise",
     torch=lambda torch, x: torch.cos(x),
     tensorflow=lambda tf, x: tf.math.cos(x),
-    jax=lambda jax, x: jax.numpy.cos(x))
+    jax=lambda jax, x: jax.numpy.cos(x),
+    holomorphic=True)
 
 
 def tan(x):
@@ -171,16 +183,32 @@ SQRT = unary(
 
 
 def abs_(x):
+    # A complex z gives the real |z|, in the real dtype of its parts (complex64 -> float32).
     x = as_float(x)
-    return out(np.abs(x), x.dtype)
+    y = np.abs(x)
+    return out(y, y.dtype)
 
 
-ABS = unary(
-    "abs", abs_, lambda x, y: np.sign(x),  # |x|' = sign(x); subgradient 0 at the kink x = 0
-    "absolute value |x|, elementwise (grad 0 at x = 0)",
+def abs_vjp(x, cotangent):
+    # Real x: |x|' = sign(x), with the subgradient 0 at the kink x = 0.
+    # Complex z = a + ib: |z| = sqrt(a^2 + b^2) has d/da = a/|z|, d/db = b/|z|, so the gradient of
+    # phi = sum dz |z| (dz real: the output is real) is dz (a + ib)/|z| = dz z/|z|; 0 at z = 0.
+    x = as_float(x)
+    if not np.iscomplexobj(x):
+        return (finish_grad(np.asarray(cotangent) * np.sign(x), x),)
+    size = np.abs(x)
+    with np.errstate(all="ignore"):
+        direction = np.where(size == 0, np.zeros((), dtype=x.dtype), x / np.where(size == 0, 1, size))
+    return (finish_grad(np.asarray(cotangent) * direction, x),)
+
+
+ABS = register(Op(
+    "abs", ("x",), abs_, abs_vjp, {},
+    "absolute value |x|, elementwise (grad 0 at x = 0; complex z: real |z|, grad z/|z|)",
     torch=lambda torch, x: torch.abs(x),
     tensorflow=lambda tf, x: tf.math.abs(x),
-    jax=lambda jax, x: jax.numpy.abs(x))
+    jax=lambda jax, x: jax.numpy.abs(x),
+    in_expr=True, complex=True))
 
 
 # ---------------------------------------------------------------- log1p, expm1

@@ -6,6 +6,10 @@ from gradcheck.ops.arrays import as_float, finish_grad
 from gradcheck.ops.registry import Op, register
 
 
+def _conj(a):
+    return np.conj(a) if np.iscomplexobj(a) else a
+
+
 def _result_dtype(x, y):
     return np.result_type(x.dtype, y.dtype)
 
@@ -22,6 +26,9 @@ def matmul_vjp(x, y, cotangent):
     # For Z = X @ Y (one matrix of a batch), Z_ik = sum_j X_ij Y_jk, so
     #   dL/dX_ij = sum_k dZ_ik Y_jk  ->  dX = dZ @ Y^T
     #   dL/dY_jk = sum_i X_ij dZ_ik  ->  dY = X^T @ dZ.
+    # Complex: phi = Re tr(dZ^H X Y) changes by Re tr(dZ^H dX Y) = Re tr((dZ Y^H)^H dX) along dX,
+    # so the gradient (DESIGN section 2) is dX = dZ @ Y^H and likewise dY = X^H @ dZ: the
+    # conjugate transposes, which are the plain transposes for real operands.
     # np.matmul's 1-D conventions are handled by promoting to matrices the
     # way matmul does (x: (k,) -> (1, k); y: (k,) -> (k, 1)) and inserting
     # the matching size-1 axis into dz.  Batch axes that were broadcast in
@@ -42,8 +49,8 @@ def matmul_vjp(x, y, cotangent):
         dz2 = dz[..., :, None]
     else:
         dz2 = dz
-    dx = np.matmul(dz2, np.swapaxes(y2, -1, -2))
-    dy = np.matmul(np.swapaxes(x2, -1, -2), dz2)
+    dx = np.matmul(dz2, np.swapaxes(_conj(y2), -1, -2))
+    dy = np.matmul(np.swapaxes(_conj(x2), -1, -2), dz2)
     dx = finish_grad(dx, x2).reshape(x.shape)
     dy = finish_grad(dy, y2).reshape(y.shape)
     return dx, dy
@@ -63,4 +70,5 @@ MATMUL = register(Op(
     "matrix product x @ y, np.matmul semantics (batched, 1-D vectors)",
     torch=lambda torch, x, y: torch.matmul(x, y),
     tensorflow=_tensorflow_matmul,
-    jax=lambda jax, x, y: jax.numpy.matmul(x, y)))
+    jax=lambda jax, x, y: jax.numpy.matmul(x, y),
+    complex=True))

@@ -177,7 +177,8 @@ SUM = register(Op(
     validators=REDUCTION_VALIDATORS,
     torch=lambda torch, x, **params: torch_reduction(torch.sum, x, **params),
     tensorflow=lambda tf, x, **params: tensorflow_reduction(tf.reduce_sum, x, **params),
-    jax=lambda jax, x, **params: jax_reduction(jax.numpy.sum, x, **params), in_expr=True))
+    jax=lambda jax, x, **params: jax_reduction(jax.numpy.sum, x, **params), in_expr=True,
+    complex=True))  # linear, so its VJP (dz broadcast back) holds for complex values as written
 
 
 # ---------------------------------------------------------------------------
@@ -208,7 +209,8 @@ MEAN = register(Op(
     validators=REDUCTION_VALIDATORS,
     torch=lambda torch, x, **params: torch_reduction(torch.mean, x, **params),
     tensorflow=lambda tf, x, **params: tensorflow_reduction(tf.reduce_mean, x, **params),
-    jax=lambda jax, x, **params: jax_reduction(jax.numpy.mean, x, **params), in_expr=True))
+    jax=lambda jax, x, **params: jax_reduction(jax.numpy.mean, x, **params), in_expr=True,
+    complex=True))  # linear: dz / n broadcast back holds for complex values
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,10 @@ and its torch / tensorflow / jax lowerings, next to each other.
 
     forward(*inputs, **params) -> ndarray
     vjp(*inputs, cotangent, **params) -> one gradient per input (input's shape and dtype)
+
+An op with `complex=True` takes complex inputs (complex64, complex128 cases); its VJP then
+returns d phi/d Re z + i d phi/d Im z of phi = Re sum conj(dz) f(z) (DESIGN section 2): for a
+holomorphic f that is conj(f'(z)) dz, element-wise. Other ops refuse complex cases.
     lowering: lower(module, *tensors, **params) -> tensor, `module` the imported framework
 
 An op may end with optional inputs (conv2d's bias): a case gives all of its inputs or leaves out
@@ -49,6 +53,7 @@ class Op:
     in_expr: bool = False          # callable by name in `expr:` (its positional inputs, plus axis=)
     relation: Relation | None = None  # a rule between params (clip: low <= high), after the validators
     optional_inputs: tuple[str, ...] = ()  # trailing inputs a case may leave out, e.g. ("b",)
+    complex: bool = False          # takes complex inputs, its VJP in gradcheck's convention
 
     def __post_init__(self):
         # Freeze the defaults so a shared registry entry cannot be mutated.

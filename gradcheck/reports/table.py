@@ -175,6 +175,14 @@ def finite_or_none(value: float | None) -> float | None:
     return value
 
 
+def number_to_json(value: float | complex | None) -> float | list | None:
+    """A real number as finite_or_none does; a complex one (the got and want of a complex input) as
+    [re, im], each part finite or null: JSON has no complex numbers."""
+    if isinstance(value, complex):
+        return [finite_or_none(value.real), finite_or_none(value.imag)]
+    return finite_or_none(value)
+
+
 def comparison_to_json(c: Comparison) -> dict:
     return {
         "case": c.case, "file": c.file, "line": c.line, "method": c.method, "input": c.input,
@@ -183,7 +191,7 @@ def comparison_to_json(c: Comparison) -> dict:
         "max_abs_err": finite_or_none(c.max_abs_err), "max_rel_err": finite_or_none(c.max_rel_err),
         "margin": finite_or_none(c.margin),
         "worst_index": list(c.worst_index) if c.worst_index is not None else None,
-        "got": finite_or_none(c.got), "want": finite_or_none(c.want),
+        "got": number_to_json(c.got), "want": number_to_json(c.want),
         "tolerance": c.tolerance.as_dict() if c.tolerance is not None else None,
         "kinks": c.kinks, "message": c.message,
     } | ({"xfail": True} if c.xfail else {}) | ({"order": c.order} if c.order != 1 else {}) | (

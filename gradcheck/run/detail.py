@@ -11,6 +11,7 @@ import numpy as np
 from gradcheck.cases.problem import Problem
 from gradcheck.compare.comparison import Comparison, element_margins
 from gradcheck.compare.detail import Detail
+from gradcheck.dtypes import as_float64, is_inexact
 from gradcheck.engine.curve import step_curve
 from gradcheck.run.references import References
 from gradcheck.tolerance import Tolerance
@@ -23,8 +24,7 @@ def explain(row: Comparison, problem: Problem, references: References, gradient:
         return row
     name, worst = row.input, row.worst_index
     reference = references.computed_full(name)  # a failing fast row has computed it, unless it was partial
-    margins = None if reference is None else element_margins(np.asarray(gradient, dtype=np.float64),
-                                                             reference, tolerance)[0]
+    margins = None if reference is None else element_margins(as_float64(gradient), reference, tolerance)[0]
     detail = Detail(margins=margins, point=point_values(problem, name, worst),
                     cotangent=_cotangent_at(problem.cotangent, problem.inputs[name].shape, worst),
                     curve=_curve(problem, references, name, worst) if curve and reference is not None else None)
@@ -37,8 +37,8 @@ def point_values(problem: Problem, name: str, worst: tuple[int, ...]) -> dict[st
     shape = problem.inputs[name].shape
     values = {}
     for other, array in problem.inputs.items():
-        if other == name or (array.shape == shape and np.issubdtype(array.dtype, np.floating)):
-            values[other] = float(np.real(array[worst]))
+        if other == name or (array.shape == shape and is_inexact(array)):
+            values[other] = _number(array[worst])
     return values
 
 
@@ -47,14 +47,19 @@ def _cotangent_at(cotangent: np.ndarray, shape: tuple[int, ...], worst: tuple[in
     when it is a single number; otherwise no single cotangent belongs to that element."""
     cotangent = np.asarray(cotangent)
     if cotangent.size == 1:
-        return float(np.real(cotangent.reshape(-1)[0]))
+        return _number(cotangent.reshape(-1)[0])
     if cotangent.shape == shape:
-        return float(np.real(cotangent[worst]))
+        return _number(cotangent[worst])
     return None
 
 
+def _number(value) -> float | complex:
+    """One element as a Python number, complex where it is (never its real part alone)."""
+    return complex(value) if np.iscomplexobj(value) else float(value)
+
+
 def _curve(problem: Problem, references: References, name: str, worst: tuple[int, ...]):
-    if np.iscomplexobj(problem.inputs[name]):
+    if np.iscomplexobj(problem.inputs[name]) or np.iscomplexobj(problem.output):
         return None  # one real curve does not describe a complex element
     element = int(np.ravel_multi_index(worst, problem.inputs[name].shape))
     reference = float(references.full(name).value[worst])

@@ -40,9 +40,14 @@ from gradcheck.run import phase
 
 
 def seeded_tangent(problem: Problem, name: str) -> np.ndarray:
-    """A standard normal tangent for input `name`, the same in every run, in the case dtype."""
+    """A standard normal tangent for input `name`, the same in every run, in the case dtype; for a
+    complex input, real and imaginary parts drawn independently."""
     rng = np.random.default_rng(stable_seed(problem.case.name, "tangent", name))
-    return round_to(rng.standard_normal(problem.inputs[name].shape), problem.dtype)
+    shape = problem.inputs[name].shape
+    tangent = rng.standard_normal(shape)
+    if np.iscomplexobj(problem.inputs[name]):
+        tangent = tangent + 1j * rng.standard_normal(shape)
+    return round_to(tangent, problem.dtype)
 
 
 @dataclass

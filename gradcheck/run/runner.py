@@ -25,6 +25,7 @@ from gradcheck.cases.problem import (
 from gradcheck.cases.schema import Case
 from gradcheck.compare import fast, linearity, verdict
 from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
+from gradcheck.dtypes import as_float64, overridden
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.stencil import relative_error
 from gradcheck.methods import (
@@ -103,8 +104,8 @@ def reported_methods(case: Case, options: RunOptions) -> list[str]:
 
 def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
     quiet_environment()  # before a case's own module imports TensorFlow and its C++ logger speaks
-    if options.dtype is not None and options.dtype != case.dtype:
-        case = replace(case, dtype=options.dtype)
+    if overridden(case.dtype, options.dtype) != case.dtype:  # --dtype sets the precision; complex stays complex
+        case = replace(case, dtype=overridden(case.dtype, options.dtype))
     rows = _run(case, reported_methods(case, options), options)
     # A case that errored is red already; one that ran clean but compared nothing must not look green.
     if not case.skip and not verdict.analytic_ran(rows) and all(r.status is not Status.ERROR for r in rows):
@@ -361,7 +362,7 @@ def _expect_rows(case: Case, references: References) -> list[Comparison]:
         except CaseError as exc:
             rows.append(comparison_for(Status.ERROR, str(exc), **where))
             continue
-        as_reference = Reference.exact(np.array(answer, dtype=np.float64), reference.error)
+        as_reference = Reference.exact(as_float64(np.array(answer)), reference.error)
         rows.append(compare(reference.value, as_reference, tolerance, **where))
     return rows
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import methods
 from gradcheck.compare import fast as fast_verdict
 from gradcheck.compare.comparison import Status, compare
 from gradcheck.engine import evaluator, fast, sparsity, stencil
