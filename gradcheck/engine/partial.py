@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gradcheck.dtypes import as_float64
 from gradcheck.engine.estimates import Reference
 from gradcheck.engine.reference import reference_vjp
 
@@ -22,7 +23,7 @@ from gradcheck.engine.reference import reference_vjp
 def partial_reference(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np.ndarray, index: int,
                       elements: np.ndarray, *, step_scale: float = 1.0) -> Reference:
     """reference_vjp of inputs[index] at the flat `elements` only; its arrays have shape (len(elements),)."""
-    inputs = [np.asarray(a, dtype=np.float64) for a in inputs]
+    inputs = [as_float64(a) for a in inputs]
     shape, flat = inputs[index].shape, inputs[index].reshape(-1)
     elements = np.asarray(elements, dtype=np.intp)
 

@@ -2,6 +2,7 @@
 correct twins pass both, once_differentiable is a skip, built-in ops get order 2 in every framework."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,23 @@ def test_the_command_line_order_2_checks_second_derivatives(tmp_path, monkeypatc
     (second,) = [r for r in rows if r.get("order") == 2]
     assert second["method"] == "vjp" and second["status"] == "fail"
     assert CliRunner().invoke(main, ["run", str(case), "--order", "3"]).exit_code == 2
+
+
+def test_complex_values_get_first_order_checks_and_a_second_order_skip_that_says_why():
+    pytest.importorskip("torch")
+    z = np.array([1 + 2j, -0.5 + 0.3j, 2 - 1j])
+    result = gradcheck.check(lambda z: z * z, {"z": z}, torch=lambda z: z * z, order=2)
+    by_order = {(c.method, c.order): c for c in result.comparisons}
+    assert by_order[("torch", 1)].status is Status.PASS
+    assert by_order[("torch", 2)].status is Status.SKIP
+    assert "complex" in by_order[("torch", 2)].message
+
+
+def test_a_complex_case_in_auto_mode_predicts_its_cost_without_casting_to_real():
+    z = np.array([1 + 2j, -0.5 + 0.3j, 2 - 1j])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning: a cast to real would drop Im z
+        good = gradcheck.check(lambda z: z * z, {"z": z}, vjp=lambda z, dz: (np.conj(2 * z) * dz,))
+        bad = gradcheck.check(lambda z: z * z, {"z": z}, vjp=lambda z, dz: (2 * z * dz,))  # conjugate forgotten
+    assert [c.status for c in good.comparisons if c.method == "vjp"] == [Status.PASS]
+    assert [c.status for c in bad.comparisons if c.method == "vjp"] == [Status.FAIL]
