@@ -46,8 +46,48 @@ def elements(low: float = -math.inf, high: float = math.inf) -> st.SearchStrateg
     return st.one_of(*choices)
 
 
+SMALL = 64  # elements: up to here each element is drawn (and shrunk) on its own
+OVERRIDES = 8  # elements of a larger input set one by one over its background
+
+
+def _spread(shape: tuple[int, ...], seed: int, scale: float, low: float, high: float) -> np.ndarray:
+    """Values of about `scale`, both signs, by NumPy from `seed`, folded into [low, high]."""
+    rng = np.random.default_rng(seed)
+    if math.isfinite(low) and math.isfinite(high):  # within scale of 0, or of the end nearer 0
+        a, b = max(low, -scale), min(high, scale)
+        return rng.uniform(a, b, shape) if a < b else rng.uniform(low, min(high, low + scale), shape)
+    values = scale * rng.standard_normal(shape)
+    if math.isfinite(low):
+        return low + np.abs(values)
+    return high - np.abs(values) if math.isfinite(high) else values
+
+
+def _large(shape: tuple[int, ...], low: float, high: float) -> st.SearchStrategy[np.ndarray]:
+    """A large input, cheap to draw (Hypothesis drawing thousands of elements one by one costs more
+    than the check): a background (one value everywhere, values of one magnitude, or a few values
+    repeated) with up to OVERRIDES elements set one by one. It shrinks to a constant background and
+    the fewest set elements."""
+    size = int(np.prod(shape, dtype=np.int64))
+    seed = st.integers(0, 2**32 - 1)
+    constant = elements(low, high).map(lambda v: np.full(shape, v))
+    spread = st.builds(lambda k, e: _spread(shape, k, 10.0 ** e, low, high), seed, st.floats(*MAGNITUDES))
+    tied = st.builds(lambda k, pool: np.random.default_rng(k).choice(np.array(pool), shape), seed,
+                     st.lists(elements(low, high), min_size=1, max_size=3))
+
+    def build(background: np.ndarray, overrides: list[tuple[int, float]]) -> np.ndarray:
+        array = np.array(background, dtype=np.float64)
+        for index, value in overrides:
+            array.flat[index] = value
+        return array
+    overrides = st.lists(st.tuples(st.integers(0, size - 1), elements(low, high)), max_size=OVERRIDES)
+    return st.builds(build, st.one_of(constant, spread, tied), overrides)
+
+
 def arrays(shape: tuple[int, ...], low: float = -math.inf, high: float = math.inf) -> st.SearchStrategy[np.ndarray]:
-    """An input of `shape`: elements drawn freely, or a few values repeated (ties for max, min, sort)."""
+    """An input of `shape`: elements drawn freely, or a few values repeated (ties for max, min, sort);
+    an input of more than SMALL elements as a background with a few elements set."""
+    if int(np.prod(shape, dtype=np.int64)) > SMALL:
+        return _large(tuple(shape), low, high)
     free = hnp.arrays(np.float64, shape, elements=elements(low, high))
     tied = st.lists(elements(low, high), min_size=1, max_size=3).flatmap(
         lambda pool: hnp.arrays(np.float64, shape, elements=st.sampled_from(pool)))
