@@ -52,6 +52,46 @@ def test_sinc_series_branch_with_a_sign_error_is_found():
                         examples=100, seed=0, max_seconds=30).finding is None
 
 
+def test_a_bug_in_a_large_input_is_found_and_shrunk_to_few_set_elements():
+    # 256 elements: drawn as a background with a few elements set, not element by element
+    found = explore_case(case("softplus_vjp_wrong_above_10", "{x: {shape: [16, 16], dist: normal}}", "softplus"),
+                         examples=200, seed=0, max_seconds=60)
+    x = found.finding.inputs["x"]
+    assert x.shape == (16, 16) and x.max() > 10
+    assert np.count_nonzero(x > 10) <= 8 or len(np.unique(x)) == 1  # set elements, or one value everywhere
+
+
+def test_large_inputs_stay_inside_the_support():
+    from hypothesis import given, settings
+
+    from gradcheck.explore.strategies import arrays
+
+    seen = []
+
+    @settings(max_examples=60, database=None, deadline=None)
+    @given(arrays((20, 10), 0.1, 3.0), arrays((300,), 0.0, np.inf))
+    def draw(bounded, half_line):
+        assert 0.1 <= bounded.min() and bounded.max() <= 3.0 and half_line.min() >= 0.0
+        seen.append(half_line.max())
+
+    draw()
+    assert max(seen) > 1e3  # the magnitudes are searched, not only values near 1
+
+
+def test_the_frameworks_forwards_are_made_once_per_case_not_once_per_point():
+    from dataclasses import replace
+
+    from gradcheck.cases.problem import materialize_outputs
+    from gradcheck.explore.search import SharedForwards
+
+    base = materialize_outputs(parse_cases("name: s\nop: sigmoid\ninputs: {x: {shape: [3]}}\n")[0])
+    made = []
+    counted = [replace(base[0], natives={"jax": lambda module: made.append(module) or (lambda x: x)})]
+    shared = SharedForwards(counted)
+    forwards = {shared.onto(base)[0].natives["jax"]("jax module") for _ in range(5)}
+    assert len(made) == 1 and len(forwards) == 1
+
+
 def test_a_vjp_wrong_for_negative_x_is_found_only_when_the_support_allows():
     inside = "{x: {shape: [5], dist: uniform, low: 0.1, high: 3.0}}"
     assert explore_case(case("cube_vjp_wrong_for_negative_x", inside, "cube"),
@@ -89,11 +129,22 @@ def test_explore_exits_0_when_nothing_fails(tmp_path):
     assert "no failing input found" in result.output
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_every_builtin_op_raises_no_alarm(name):
-    from tests.ops.shipped import op_cases
+SHIPPED = sorted((REPO / "cases").rglob("*.yaml"))
+EXAMPLES = 200  # issue 12: every built-in op and every shipped case, 200 examples each, no alarm
 
-    for each in op_cases(name):
-        found = explore_case(each, examples=200, seed=0, max_seconds=120)
-        assert found.finding is None, found.finding and found.finding.rows
+
+def test_every_builtin_op_has_a_shipped_case_file_the_sweep_explores():
+    assert {p.stem for p in SHIPPED if p.parent.name == "ops"} >= set(OPS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.relative_to(REPO / "cases").as_posix())
+def test_every_shipped_case_raises_no_alarm(path):
+    """One case file per test, so that `pytest -m slow` can be sharded (-k ops/, -k real/)."""
+    from gradcheck.cases import load_file
+
+    for each in load_file(path):
+        found = explore_case(each, examples=EXAMPLES, seed=0, max_seconds=900)
+        assert not found.tally.out_of_time, f"{each.name}: the budget ran out after {found.tally.examples} points"
+        assert found.finding is None, (each.name, found.finding and found.finding.inputs,
+                                       found.finding and [r for r in found.finding.rows if r.status.value == "fail"])
