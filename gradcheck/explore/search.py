@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
-from gradcheck.cases.problem import Problem, materialize_outputs
+from gradcheck.cases.problem import CaseError, Problem, call_forward, materialize_outputs, round_to
 from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.diagnosis import BUG_MARGIN
@@ -80,9 +80,10 @@ def support(case: Case, spec: InputSpec) -> tuple[float, float]:
 
 
 def at_point(case: Case, inputs: dict[str, np.ndarray], cotangent: np.ndarray) -> Case:
-    """The case with `inputs` (and every other input and the cotangent) written as literals."""
+    """The case with `inputs` (and every other input and the cotangent) written as literals (a pytree
+    input, whose leaves are named by dotted path, keeps its spec)."""
     specs = tuple(InputSpec(name=s.name, line=s.line, literal=np.asarray(inputs[s.name]).tolist())
-                  for s in case.inputs)
+                  if s.name in inputs else s for s in case.inputs)
     return replace(case, inputs=specs, cotangent=InputSpec(name="cotangent", line=case.line_of("cotangent"),
                                                            literal=cotangent.tolist()), expect={})
 
@@ -94,49 +95,59 @@ def is_bug(row: Comparison) -> bool:
             and "did not converge" not in row.message and "uncertain" not in row.message)
 
 
-class SharedForwards:
-    """Each framework's forward of a case, made once and handed to every point's problems: the
-    forwards do not depend on the point, and JAX compiles a jitted forward once per function
-    object, so a fresh one at each point would be compiled again (~0.3 s a call) at every point."""
+def shared_forwards(problems: list[Problem]) -> list[Problem]:
+    """The problems with each framework's forward made once and kept: the forwards do not depend on
+    the point, and JAX compiles a jitted forward once per function object, so a fresh one at each
+    point would be compiled again (~0.3 s a call) at every point."""
+    made: dict[tuple[int, str, int], object] = {}
 
-    def __init__(self, problems: list[Problem]):
-        self._factories = [dict(p.natives or {}) for p in problems]
-        self._made: dict[tuple[int, str, int], object] = {}
-
-    def _factory(self, output: int, framework: str):
+    def kept(output: int, framework: str, factory):
         def native(module):
             key = (output, framework, id(module))
-            if key not in self._made:
-                self._made[key] = self._factories[output][framework](module)
-            return self._made[key]
+            if key not in made:
+                made[key] = factory(module)
+            return made[key]
         return native
+    return [replace(p, natives={f: kept(i, f, factory) for f, factory in p.natives.items()}) if p.natives else p
+            for i, p in enumerate(problems)]
 
-    def onto(self, problems: list[Problem]) -> list[Problem]:
-        return [replace(p, natives={f: self._factory(i, f) for f in self._factories[i]})
-                if i < len(self._factories) and p.natives else p for i, p in enumerate(problems)]
+
+def problems_at(base: list[Problem], drawn: dict[str, np.ndarray]) -> list[Problem]:
+    """The case's problems at another point: the drawn leaves (rounded through the case dtype), every
+    other leaf, cotangent and forward as at the case's own point, each output evaluated again; a
+    forward that is not finite there raises CaseError. Published answers (expect:) do not hold there."""
+    case = base[0].case
+    inputs = {**base[0].inputs, **{name: round_to(value, case.dtype) for name, value in drawn.items()}}
+    problems = []
+    for problem in base:
+        output = call_forward(problem.forward, list(inputs.values()))
+        if output.shape != problem.output.shape or not np.all(np.isfinite(output)):
+            raise CaseError("the forward is not finite here")
+        problems.append(replace(problem, case=replace(problem.case, expect={}), inputs=inputs, output=output))
+    return problems
 
 
 def explore_case(case: Case, *, examples: int = 100, seed: int = 0, max_seconds: float = 60.0,
                  methods: tuple[str, ...] | None = None) -> Exploration:
     """Search `case`'s wrt inputs over their supports; the shrunk failing point, or None."""
-    base_problems = materialize_outputs(case)
-    base, shared = base_problems[0], SharedForwards(base_problems)
+    base = shared_forwards(materialize_outputs(case))
+    resolved = replace(base[0].case, expect={})  # wrt resolved (a module's parameters), as run sees it
     options = RunOptions(methods=methods)
     second_look = RunOptions(methods=methods, step_scale=2.0**-16)
     tally, start = Tally(), time.monotonic()
+    # The case's own inputs in wrt, by leaf (a pytree's leaves); a module's parameters stay as built.
     strategy = st.fixed_dictionaries({
-        spec.name: arrays(base.inputs[spec.name].shape, *support(case, spec))
-        for spec in case.inputs if spec.name in case.wrt
+        path: arrays(base[0].inputs[path].shape, *support(case, spec))
+        for path, spec in case.leaf_specs if path in resolved.wrt
     })
 
-    def rows_at(drawn: dict[str, np.ndarray]) -> list[Comparison] | None:
-        located = at_point(case, {**base.inputs, **drawn}, base.cotangent)
+    def rows_at(drawn: dict[str, np.ndarray], run_options: RunOptions = options) -> list[Comparison] | None:
         try:
-            problems = shared.onto(materialize_outputs(located))
+            problems = problems_at(base, drawn)
         except Exception:  # the forward raises or is not finite here: outside the domain
             tally.outside_domain += 1
             return None
-        rows = run_case(located, options, problems)
+        rows = run_case(resolved, run_options, problems)
         if any(r.status is Status.ERROR and r.method == NUMERIC for r in rows) or all(
                 r.status is Status.ERROR for r in rows):
             tally.outside_domain += 1
@@ -166,8 +177,7 @@ def explore_case(case: Case, *, examples: int = 100, seed: int = 0, max_seconds:
         # A second look with steps 2^16 times smaller, well under any oscillation the first steps may
         # have matched (sin x / x at x = 1e5): where the gradient then passes, the first reference was
         # aliased, not the gradient wrong. A second look that is merely noisier confirms nothing away.
-        located = at_point(case, {**base.inputs, **drawn}, base.cotangent)
-        again = run_case(located, second_look, shared.onto(materialize_outputs(located)))
+        again = rows_at(drawn, second_look) or []
         bugs = {(r.method, r.input) for r in rows if is_bug(r)}
         if all(r.status is Status.PASS for r in again if (r.method, r.input) in bugs):
             tally.unverifiable += 1
@@ -180,7 +190,8 @@ def explore_case(case: Case, *, examples: int = 100, seed: int = 0, max_seconds:
         shrunk = find(strategy, fails, settings=search, random=random.Random(seed))
     except (NoSuchExample, Unsatisfiable):
         return Exploration(case, None, tally)
-    point = {**base.inputs, **shrunk}
-    located = at_point(case, point, base.cotangent)
-    finding = Finding(located, shrunk, point, base.cotangent, tuple(run_case(located, options)))
+    problems = problems_at(base, shrunk)
+    point = dict(problems[0].inputs)
+    finding = Finding(at_point(case, point, base[0].cotangent), shrunk, point, base[0].cotangent,
+                      tuple(run_case(resolved, options, problems)))
     return Exploration(case, finding, tally)

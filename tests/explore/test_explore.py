@@ -82,14 +82,14 @@ def test_the_frameworks_forwards_are_made_once_per_case_not_once_per_point():
     from dataclasses import replace
 
     from gradcheck.cases.problem import materialize_outputs
-    from gradcheck.explore.search import SharedForwards
+    from gradcheck.explore.search import problems_at, shared_forwards
 
     base = materialize_outputs(parse_cases("name: s\nop: sigmoid\ninputs: {x: {shape: [3]}}\n")[0])
     made = []
-    counted = [replace(base[0], natives={"jax": lambda module: made.append(module) or (lambda x: x)})]
-    shared = SharedForwards(counted)
-    forwards = {shared.onto(base)[0].natives["jax"]("jax module") for _ in range(5)}
-    assert len(made) == 1 and len(forwards) == 1
+    counted = shared_forwards([replace(base[0], natives={"jax": lambda module: made.append(module) or (lambda x: x)})])
+    points = [problems_at(counted, {"x": np.full(3, float(k))})[0] for k in range(5)]
+    assert {p.natives["jax"]("jax module") for p in points} == {counted[0].natives["jax"]("jax module")}
+    assert len(made) == 1 and points[4].output == pytest.approx(np.full(3, 1 / (1 + np.exp(-4.0))))
 
 
 def test_a_vjp_wrong_for_negative_x_is_found_only_when_the_support_allows():
