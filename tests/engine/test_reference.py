@@ -326,6 +326,18 @@ def test_an_element_tied_in_windows_whose_cotangents_differ_in_sign_may_take_any
     assert compare(np.array([-2.0, 3.0, 0.0]), reference, TOL, **WHERE).status is Status.FAIL  # x0 is in one window
 
 
+def test_the_forward_mode_reference_takes_the_second_looks_smaller_steps():
+    from gradcheck.engine.directional import reference_jvp
+
+    moves = {}
+    for scale in (1.0, 2.0**-16):
+        seen = []
+        reference_jvp(lambda v: seen.append(np.max(np.abs(v - 1.0))) or np.tanh(v), [np.ones(4)], 0, np.ones(4),
+                      step_scale=scale)
+        moves[scale] = max(seen)
+    assert moves[2.0**-16] == pytest.approx(moves[1.0] * 2.0**-16, rel=1e-6)
+
+
 # ---------------------------------------------------------------- complex step
 
 
