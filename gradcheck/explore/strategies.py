@@ -46,6 +46,7 @@ def elements(low: float = -math.inf, high: float = math.inf) -> st.SearchStrateg
     return st.one_of(*choices)
 
 
+STRUCTURED = ("symmetric", "spd")  # generators whose support is a set of matrices, not a box
 SMALL = 64  # elements: up to here each element is drawn (and shrunk) on its own
 OVERRIDES = 8  # elements of a larger input set one by one over its background
 
@@ -83,12 +84,38 @@ def _large(shape: tuple[int, ...], low: float, high: float) -> st.SearchStrategy
     return st.builds(build, st.one_of(constant, spread, tied), overrides)
 
 
-def arrays(shape: tuple[int, ...], low: float = -math.inf, high: float = math.inf) -> st.SearchStrategy[np.ndarray]:
+def arrays(shape: tuple[int, ...], low: float = -math.inf, high: float = math.inf, *,
+           dist: str | None = None) -> st.SearchStrategy[np.ndarray]:
     """An input of `shape`: elements drawn freely, or a few values repeated (ties for max, min, sort);
-    an input of more than SMALL elements as a background with a few elements set."""
+    an input of more than SMALL elements as a background with a few elements set; a symmetric or
+    SPD generator's input as such a matrix (its support)."""
+    if dist in STRUCTURED:
+        return matrices(dist, tuple(shape))
     if int(np.prod(shape, dtype=np.int64)) > SMALL:
         return _large(tuple(shape), low, high)
     free = hnp.arrays(np.float64, shape, elements=elements(low, high))
     tied = st.lists(elements(low, high), min_size=1, max_size=3).flatmap(
         lambda pool: hnp.arrays(np.float64, shape, elements=st.sampled_from(pool)))
     return st.one_of(free, tied)
+
+
+def _orthogonal(seed: int, batch: tuple[int, ...], n: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((*batch, n, n)))
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def matrices(dist: str, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
+    """The inputs of a generator whose draws are structured, kept in its support: `symmetric`,
+    (A + A^T) / 2; `spd`, Q diag(λ) Q^T with λ from 1e-3 to 1e3 (condition numbers to 1e6) and Q a
+    seeded rotation. They shrink to 0 and to the identity."""
+    if dist == "symmetric":
+        return arrays(shape).map(lambda a: (a + np.swapaxes(a, -1, -2)) / 2)
+    *batch, n, _ = shape
+    eigenvalue = st.one_of(st.just(1.0), st.floats(-3.0, 3.0).map(lambda e: 10.0 ** e))
+    eigenvalues = hnp.arrays(np.float64, (*batch, n), elements=eigenvalue)
+
+    def build(seed: int, lam: np.ndarray) -> np.ndarray:
+        q = np.eye(n) if seed == 0 else _orthogonal(seed, tuple(batch), n)
+        matrix = (q * lam[..., None, :]) @ np.swapaxes(q, -1, -2)
+        return (matrix + np.swapaxes(matrix, -1, -2)) / 2
+    return st.builds(build, st.integers(0, 2**32 - 1), eigenvalues)
