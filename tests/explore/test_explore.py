@@ -92,6 +92,43 @@ def test_the_frameworks_forwards_are_made_once_per_case_not_once_per_point():
     assert len(made) == 1 and points[4].output == pytest.approx(np.full(3, 1 / (1 + np.exp(-4.0))))
 
 
+def test_spd_and_symmetric_inputs_are_searched_inside_their_support():
+    from hypothesis import given, settings
+
+    from gradcheck.explore.strategies import matrices
+
+    @settings(max_examples=40, database=None, deadline=None)
+    @given(matrices("spd", (2, 3, 3)), matrices("symmetric", (4, 4)))
+    def draw(spd, symmetric):
+        assert np.array_equal(spd, np.swapaxes(spd, -1, -2)) and np.array_equal(symmetric, symmetric.T)
+        assert np.linalg.eigvalsh(spd).min() > 0
+
+    draw()
+
+
+def test_a_likelihood_derivative_below_the_forwards_rounding_is_unverifiable_not_a_bug():
+    from dataclasses import replace
+
+    # gaussian-nll-spd at x = (0, 0, 1e5), C = I + 1e-16 off the diagonal: d nll / dC_12 = -5.7e-7 is
+    # right, but nll = 5e9 rounds in steps of 1e-6: the differences are exactly 0 and the reference
+    # claims 0 +- 0 (found by explore on the shipped case).
+    from gradcheck.cases import load_file
+    from gradcheck.cases.problem import materialize_outputs
+    from gradcheck.explore.search import below_resolution, is_bug, problems_at
+    from gradcheck.run.runner import run_case
+
+    shipped = next(c for c in load_file(REPO / "cases/real/real.yaml") if c.name == "gaussian-nll-spd")
+    base = materialize_outputs(shipped)
+    cov = np.eye(3) + np.array([[0, 2.9e-16, 7e-17], [2.9e-16, 0, -1.1e-16], [7e-17, -1.1e-16, 0]])
+    problems = problems_at(base, {"x": np.array([0.0, 0.0, 1e5]), "cov": cov})
+    rows = [r for r in run_case(base[0].case, problems=problems) if r.method in ("vjp", "torch") and r.input == "cov"]
+    assert any(is_bug(r) for r in rows)  # the check alone calls it a real bug
+    assert all(below_resolution(r, problems) for r in rows if is_bug(r))
+    at_one = problems_at(base, {"x": np.array([0.0, 0.0, 1.0]), "cov": cov})
+    wrong = replace(rows[0], max_abs_err=1e-3)
+    assert not below_resolution(wrong, at_one)  # where nll is ~1, an error of 1e-3 is resolved
+
+
 def test_a_vjp_wrong_for_negative_x_is_found_only_when_the_support_allows():
     inside = "{x: {shape: [5], dist: uniform, low: 0.1, high: 3.0}}"
     assert explore_case(case("cube_vjp_wrong_for_negative_x", inside, "cube"),
