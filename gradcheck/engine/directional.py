@@ -88,12 +88,13 @@ def _quotients(evaluate: Evaluator, x: np.ndarray, tangent: np.ndarray, h: float
 
 
 def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
-                  tangent: np.ndarray) -> Reference:
+                  tangent: np.ndarray, *, step_scale: float = 1.0) -> Reference:
     """The finite-difference J u for u = `tangent` on inputs[index], over the output's shape.
 
     Where the one-sided derivatives along u disagree (the curve crosses a kink,
     as |x| does at 0 along any tangent), any value between them is valid: the
-    reference is that interval, as in the element-wise reference.
+    reference is that interval, as in the element-wise reference. step_scale
+    multiplies the steps, as in reference_vjp (explore's second look).
     """
     inputs = [as_float64(a) for a in inputs]
     with np.errstate(all="ignore"):
@@ -110,7 +111,7 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
     evaluate = Evaluator(forward, inputs, index, f0.shape, DEFAULT_MEMORY_BYTES)
     evaluate.batched = False  # a handful of points: not worth proving a batched call
     best = Estimate.empty(f0.size)
-    for h in retry_steps(_first_step(inputs[index], tangent)):
+    for h in retry_steps(step_scale * _first_step(inputs[index], tangent)):
         with np.errstate(all="ignore"):
             found = estimate(_quotients(evaluate, inputs[index], tangent, h, f0.reshape(-1)))
         better = np.isfinite(found.value) & np.isfinite(found.error) & (found.error < best.error)

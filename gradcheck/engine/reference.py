@@ -244,6 +244,7 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
     if refined is None or not refined.used:
         _average_at_radius(differencer, groups, x, best)
     tied, tie_note = ties.find_ties(evaluate, x, best.kink, steps, differencer.dz, f0)
+    ties.per_output_kinks(evaluate, x, best.kink, steps, differencer.dz, f0.reshape(-1), best.lower, best.upper)
     notes.extend([tie_note] if tie_note else [])
     shape = x.shape
     return Reference(

@@ -17,6 +17,15 @@ gradient's elements over T must sum to that derivative; compare.py checks it
 with the same tolerance rule. Where phi has a kink along d too (relu(a) +
 relu(b) at a = b = 0) nothing more is required. Separable kinks (relu of
 different outputs) never share an output, so they never form a tie.
+
+A kink element that feeds several outputs (one element in overlapping
+max-pool windows, a broadcast y in maximum(x, y)) is a kink of each output
+on its own: a valid VJP picks a one-sided partial of each output and sums
+them with their cotangents, sum_o dz_o t_o (t_o between output o's one-sided
+partials). Where the dz_o differ in sign that sum can leave the interval of
+phi's one-sided derivatives (the first maximum of every window takes each
+window's dz; moving the element alone moves all its windows at once), so the
+interval is widened to the sum of the outputs' intervals (per_output_kinks).
 """
 
 from __future__ import annotations
@@ -107,3 +116,31 @@ def find_ties(evaluate: Evaluator, x: np.ndarray, kink: np.ndarray, steps: np.nd
     )
     note = f"{len(result)} tie(s) of kink elements with equal values checked as one" if result else ""
     return result, note
+
+
+def per_output_kinks(evaluate: Evaluator, x: np.ndarray, kink: np.ndarray, steps: np.ndarray, dz: np.ndarray,
+                     f0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+    """In place: each kink element's interval widened to sum_o dz_o [its one-sided partials of output o],
+    taken at the smallest step of the stencil (one +step and one -step evaluation per kink element)."""
+    elements = np.flatnonzero(kink)[:MAX_TIED]
+    if len(elements) == 0 or f0.size < 2:  # one output: phi's own interval is already the sum's
+        return
+    flat, h = x.reshape(-1), steps.reshape(-1)[elements] * CENTRAL.shrink[-1]
+    chunk = max(1, evaluate.max_batch // 2)
+    for start in range(0, len(elements), chunk):
+        part = elements[start:start + chunk]
+        rows, step = np.arange(len(part)), h[start:start + chunk]
+        points = np.broadcast_to(flat, (2, len(part), flat.size)).copy()
+        points[0, rows, part] += step
+        points[1, rows, part] -= step
+        with np.errstate(all="ignore"):
+            outputs = evaluate(points.reshape(-1, *x.shape)).reshape(2, len(part), -1)
+            up = (points[0, rows, part] - flat[part])[:, None]  # the steps as represented
+            down = (flat[part] - points[1, rows, part])[:, None]
+            right = dz * (outputs[0] - f0) / up
+            left = dz * (f0 - outputs[1]) / down
+            low = np.minimum(right, left).sum(axis=1)
+            high = np.maximum(right, left).sum(axis=1)
+        ok = np.isfinite(low) & np.isfinite(high)
+        lower[part[ok]] = np.minimum(lower[part[ok]], low[ok])
+        upper[part[ok]] = np.maximum(upper[part[ok]], high[ok])

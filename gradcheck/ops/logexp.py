@@ -144,10 +144,30 @@ def norm_vjp(x, cotangent, axis=None):
     return (finish_grad(g * np.where(n > 0, x / np.where(n > 0, n, 1), 0), x),)
 
 
+def _norm_lowering(reduce_any, where, norm_of):
+    """A framework's own norm, but 0 with gradient 0 on a zero slice (the op's subgradient there, as
+    torch gives): TensorFlow's and JAX's norms give NaN gradients at the zero vector (0 * sqrt'(0)),
+    which `gradcheck explore` found at x = 0. The double where keeps their norm everywhere else."""
+    def lowered(x, axis):
+        n = norm_of(where(reduce_any(x != 0, axis, True), x, 1.0 + 0 * x), axis)
+        return where(reduce_any(x != 0, axis, False), n, 0 * n)
+    return lowered
+
+
+def _tf_norm(tf, x, axis=None):
+    return _norm_lowering(lambda b, a, keep: tf.math.reduce_any(b, axis=tf_axis(a), keepdims=keep), tf.where,
+                          lambda v, a: tf.math.reduce_euclidean_norm(v, axis=tf_axis(a)))(x, axis)
+
+
+def _jax_norm(jax, x, axis=None):
+    numpy = jax.numpy
+    return _norm_lowering(lambda b, a, keep: numpy.any(b, axis=a, keepdims=keep), numpy.where,
+                          lambda v, a: numpy.linalg.vector_norm(v, axis=a))(x, axis)
+
+
 NORM = register(Op(
     "norm", ("x",), norm, norm_vjp, {"axis": None},
     "L2 norm over axis (None: all; int or list of ints); kink at 0 (grad 0)",
     validators={"axis": normalize_axis_param},
     torch=lambda torch, x, axis=None: torch.linalg.vector_norm(x, dim=axis),
-    tensorflow=lambda tf, x, axis=None: tf.math.reduce_euclidean_norm(x, axis=tf_axis(axis)),
-    jax=lambda jax, x, axis=None: jax.numpy.linalg.vector_norm(x, axis=axis)))
+    tensorflow=_tf_norm, jax=_jax_norm))

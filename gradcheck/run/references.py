@@ -56,7 +56,7 @@ class References:
 
     problem: Problem
     mode: Mode
-    step_scale: float = 1.0  # multiplies the full reference's steps (a second look at a smaller scale)
+    step_scale: float = 1.0  # multiplies the full and forward-mode references' steps (a second, smaller look)
     budget: float = DEFAULT_BUDGET  # seconds per input: auto mode's full check must be predicted within it
     directional: dict[str, Directional] = field(default_factory=dict)
     choices: dict[str, ModeChoice] = field(default_factory=dict)  # auto mode's, per input
@@ -176,7 +176,8 @@ class References:
         if name not in self._jvp:
             phase.announce(f"the directional reference for input {name} (forward mode)")
             problem = self.problem
-            self._jvp[name] = reference_jvp(problem.forward, list(problem.inputs.values()), self.index(name), tangent)
+            self._jvp[name] = reference_jvp(problem.forward, list(problem.inputs.values()), self.index(name), tangent,
+                                            step_scale=self.step_scale)
         return tangent, self._jvp[name]
 
 

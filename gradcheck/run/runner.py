@@ -102,11 +102,14 @@ def reported_methods(case: Case, options: RunOptions) -> list[str]:
     return methods
 
 
-def run_case(case: Case, options: RunOptions = RunOptions()) -> list[Comparison]:
+def run_case(case: Case, options: RunOptions = RunOptions(),
+             problems: list[Problem] | None = None) -> list[Comparison]:
+    """The case's rows. `problems`: the case materialised already, at its dtype (explore, which
+    builds each point's problems itself to keep the framework forwards of one case between points)."""
     quiet_environment()  # before a case's own module imports TensorFlow and its C++ logger speaks
     if overridden(case.dtype, options.dtype) != case.dtype:  # --dtype sets the precision; complex stays complex
         case = replace(case, dtype=overridden(case.dtype, options.dtype))
-    rows = _run(case, reported_methods(case, options), options)
+    rows = _run(case, reported_methods(case, options), options, problems)
     # A case that errored is red already; one that ran clean but compared nothing must not look green.
     if not case.skip and not verdict.analytic_ran(rows) and all(r.status is not Status.ERROR for r in rows):
         rows.append(comparison_for(Status.SKIP, f"nothing to compare: {_nothing_reason(case, rows, options)}",
@@ -157,7 +160,7 @@ def _raised(case: Case, methods: Iterable[str], exc: BaseException, prefix: str 
     return [with_trace(row, exc) for row in error_rows(case, methods, Status.ERROR, prefix + _describe(exc))]
 
 
-def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison]:
+def _run(case: Case, methods: list[str], options: RunOptions, problems: list[Problem] | None) -> list[Comparison]:
     if case.skip:
         return error_rows(case, methods, Status.SKIP, case.skip)
     needed = case.reference_framework  # a framework function alone, or a module: the reference needs it
@@ -165,7 +168,7 @@ def _run(case: Case, methods: list[str], options: RunOptions) -> list[Comparison
         return error_rows(case, methods, Status.SKIP, install_hint(needed))
     phase.announce("materialising the case (building the inputs, calling the forward once)")
     try:
-        problems = materialize_outputs(case, max_elements=options.max_elements)
+        problems = problems or materialize_outputs(case, max_elements=options.max_elements)
     except CaseError as exc:  # its context, if any, is what the user's code raised: kept for -v
         return [with_trace(row, exc.__context__) for row in error_rows(case, methods, Status.ERROR, str(exc))]
     except Exception as exc:  # a user function that fails in an unexpected way

@@ -310,6 +310,33 @@ def test_ties_in_separate_rows_are_separate_ties():
     assert sorted(t.value for t in reference.ties) == pytest.approx([-2.0, 1.0])
 
 
+def test_an_element_tied_in_windows_whose_cotangents_differ_in_sign_may_take_any_windows_share():
+    # Overlapping windows (x0, x1) and (x1, x2) at x = 0, dz = (-1, 2): moving x1 alone up moves both
+    # maxima (phi' = +1), down neither (0); but the VJP giving each window's dz to its first maximum,
+    # (-1, 2, 0), is a valid subgradient (the gradient at x0 > x1 > x2), so x1 may be anywhere in
+    # -1 * [0, 1] + 2 * [0, 1] = [-1, 2], not only in [0, 1]. Found by `gradcheck explore` on
+    # maxpool2d with overlapping windows at an input of zeros.
+    windows = lambda v: np.stack([np.maximum(v[..., 0], v[..., 1]), np.maximum(v[..., 1], v[..., 2])], -1)  # noqa: E731
+    reference = kink_reference(windows, [0.0, 0.0, 0.0], [-1.0, 2.0])
+    assert np.allclose(reference.lower, [-1.0, -1.0, 0.0], atol=1e-9)
+    assert np.allclose(reference.upper, [0.0, 2.0, 2.0], atol=1e-9)
+    assert compare(np.array([-1.0, 2.0, 0.0]), reference, TOL, **WHERE).status is Status.PASS
+    assert compare(np.array([0.0, 1.0, 0.0]), reference, TOL, **WHERE).status is Status.PASS
+    assert compare(np.array([-2.0, 3.0, 0.0]), reference, TOL, **WHERE).status is Status.FAIL  # x0 is in one window
+
+
+def test_the_forward_mode_reference_takes_the_second_looks_smaller_steps():
+    from gradcheck.engine.directional import reference_jvp
+
+    moves = {}
+    for scale in (1.0, 2.0**-16):
+        seen = []
+        reference_jvp(lambda v: seen.append(np.max(np.abs(v - 1.0))) or np.tanh(v), [np.ones(4)], 0, np.ones(4),
+                      step_scale=scale)
+        moves[scale] = max(seen)
+    assert moves[2.0**-16] == pytest.approx(moves[1.0] * 2.0**-16, rel=1e-6)
+
+
 # ---------------------------------------------------------------- complex step
 
 

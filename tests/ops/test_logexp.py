@@ -111,6 +111,21 @@ def test_norm_at_the_zero_vector_is_a_kink_with_subgradient_zero():
     assert vjp_row(result).kinks == 3
 
 
+@pytest.mark.parametrize("framework", ["tensorflow", "jax"])
+def test_the_framework_lowerings_of_norm_have_subgradient_zero_at_a_zero_slice(framework):
+    # tf.math.reduce_euclidean_norm and jnp.linalg.vector_norm give NaN gradients at the zero vector;
+    # found by `gradcheck explore` on cases/ops/norm.yaml at x = 0. The lowerings give the op's 0.
+    pytest.importorskip(framework)
+    from gradcheck.cases import parse_cases
+    from gradcheck.run.runner import RunOptions, run_case
+
+    x = [[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]]
+    for axis in ("null", 1):
+        case = parse_cases(f"name: n\nop: norm\nparams: {{axis: {axis}}}\ninputs: {{x: {x}}}\n")[0]
+        rows = run_case(case, RunOptions(methods=("numeric", framework, f"{framework}-jvp")))
+        assert [r.status for r in rows] == [Status.PASS] * 3, [(r.method, r.message) for r in rows]
+
+
 def test_a_norm_vjp_dividing_by_zero_at_the_kink_fails():
     def x_over_norm(x, cotangent, axis=None):
         with np.errstate(invalid="ignore"):
