@@ -210,9 +210,9 @@ def test_the_gradcheck_fixture_is_check_with_the_session_options(project):
 
 
 def test_the_gradcheck_budget_reaches_the_fixture_and_a_bad_one_is_a_usage_error(project):
-    project.makepyfile(test_budget="def test_budget(gradcheck):\n    assert gradcheck.options.budget == 2.5\n")
-    run(project, "--gradcheck-budget", "2.5", "test_budget.py").assert_outcomes(passed=1)
-    bad = run(project, "--gradcheck-budget", "0", "test_budget.py")
+    project.makepyfile(test_budget_fixture="def test_budget(gradcheck):\n    assert gradcheck.options.budget == 2.5\n")
+    run(project, "--gradcheck-budget", "2.5", "test_budget_fixture.py").assert_outcomes(passed=1)
+    bad = run(project, "--gradcheck-budget", "0", "test_budget_fixture.py")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--gradcheck-budget must be a number of seconds above 0, got '0'*"])
 
