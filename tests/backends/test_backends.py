@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,26 +26,9 @@ from gradcheck.methods import FORWARD_MODE, REVERSE_MODE, Mode
 from gradcheck.ops import OPS
 from gradcheck.run.references import seeded_tangent
 from gradcheck.run.runner import RunOptions, run_case
+from tests.backends.frameworks import FRAMEWORKS, REPO, at_repo_root, need  # noqa: F401 (a fixture)
 
-REPO = Path(__file__).resolve().parents[2]
-FRAMEWORKS = ("torch", "tensorflow", "jax")
 SEEDS = {case.name: case for case in load_cases([REPO / "cases" / "seeds.yaml"])}
-
-
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    # Case files name user code as cases.custom.module:function, importable from here.
-    monkeypatch.chdir(REPO)
-
-
-def need(framework):
-    """Skip unless the framework imports; TensorFlow through the quiet import, as gradcheck does."""
-    pytest.importorskip(framework)
-    if framework == "tensorflow":
-        from gradcheck.backends.tensorflow_backend import import_tensorflow
-
-        return import_tensorflow()
-    return sys.modules[framework]
 
 
 def invoke(*args):

@@ -9,8 +9,6 @@ Closed forms (z = a + ib, dz the cotangent):
 torch and TensorFlow return g as it stands; JAX's vjp is conj(g) for the cotangent conj(dz).
 """
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,28 +19,12 @@ from gradcheck import backends
 from gradcheck.backends import Task
 from gradcheck.cli import main
 from gradcheck.run.runner import RunOptions
-
-REPO = Path(__file__).resolve().parents[2]
-FRAMEWORKS = ("torch", "tensorflow", "jax")
+from tests.backends.frameworks import FRAMEWORKS, REPO, at_repo_root, need  # noqa: F401 (a fixture)
 
 Z = np.array([0.3 + 0.7j, -1.1 + 0.4j, 0.5 - 0.9j])
 W = np.array([0.5 - 0.2j, 0.9 + 1.3j, -0.4 + 0.1j])
 DZ = np.array([0.6 - 0.8j, -0.3 + 0.25j, 1.5 + 0.5j])
 DZ_REAL = np.array([0.6, -0.3, 1.5])
-
-
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    monkeypatch.chdir(REPO)
-
-
-def need(framework):
-    pytest.importorskip(framework)
-    if framework == "tensorflow":
-        from gradcheck.backends.tensorflow_backend import import_tensorflow
-
-        return import_tensorflow()
-    return sys.modules[framework]
 
 
 def _lib(m):
