@@ -76,7 +76,7 @@ class Timeout(BaseException):
     """Not an Exception: the runner turns exceptions inside a case into error rows."""
 
 
-def _alarm(_signum, _frame):
+def raise_timeout(_signum, _frame):
     raise Timeout
 
 
@@ -102,7 +102,7 @@ def max_relative(numerical: list[np.ndarray], truth: list[np.ndarray]) -> float:
 
 
 def timed(run):
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGALRM, raise_timeout)
     signal.setitimer(signal.ITIMER_REAL, LIMIT_S)
     start = time.perf_counter()
     try:

@@ -37,32 +37,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {
-    "sigmoid n=10,000": ("sigmoid", [(10_000,)]),
-    "conv2d 32x32 by 3x3 (x and w)": ("conv2d", [(1, 1, 32, 32), (1, 1, 3, 3)]),
-}
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_engine import Timeout, problem, raise_timeout  # noqa: E402 (beside this file)
+
+# Two of bench_engine's cases, drawn by its problem() (the same points, inputs and cotangent).
+CASES = ("sigmoid n=10,000", "conv2d 32x32 by 3x3 (x and w)")
 WHO = ("gradcheck", "gradgradcheck", "gradgradcheck-fast", "jax")
 GOAL_S = 10.0
-
-
-class Timeout(BaseException):
-    """Not an Exception: the runner turns exceptions inside a case into error rows."""
-
-
-def _alarm(_signum, _frame):
-    raise Timeout
-
-
-def problem(case: str):
-    op, shapes = CASES[case]
-    rng = np.random.default_rng(sum(case.encode()))  # stable across processes, unlike hash()
-    inputs = [rng.normal(size=shape) for shape in shapes]
-    from gradcheck.ops import OPS
-
-    return op, inputs, rng.normal(size=OPS[op].forward(*inputs).shape)
 
 
 def _torch_forward(op: str):
@@ -110,7 +93,7 @@ def worker(case: str, who: str, limit: int, repeat: int) -> None:
            "jax": lambda: _jax(op, inputs, dz)}[who]
     # Import the framework before the clock starts: the check is timed, not the import.
     __import__({"gradcheck": "torch", "jax": "jax"}.get(who, "torch"))
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGALRM, raise_timeout)
     times, passed, note = [], None, ""
     for _ in range(repeat):  # the fastest of `repeat` calls; the first pays each library's one-time set-up
         signal.alarm(limit)
