@@ -198,15 +198,25 @@ def directional_sums(evaluate: Evaluator, x: np.ndarray, directions: np.ndarray,
     (direction, step) pairs at a time: a fast-mode input may be large.
     """
     flat = x.reshape(-1)
-    sums = DifferenceSums.empty(len(directions), stencil.levels)
-    pairs = [(k, level) for k in range(len(directions)) for level in range(stencil.levels)]
-    per_chunk = max(1, evaluate.max_batch // 2)
+    levels = stencil.levels
+    sums = DifferenceSums.empty(len(directions), levels)
+    per_chunk = max(1, evaluate.max_batch // 2)  # (direction, level) pairs a call
+    if per_chunk >= levels:  # whole directions a chunk: one-sided magnitudes only where they are read
+        for s in range(0, len(directions), per_chunk // levels):
+            rows = np.arange(s, min(s + per_chunk // levels, len(directions)))
+            moves = directions[rows][:, None, :] * stencil.shrink[None, :, None]  # (R, L, n)
+            points = np.stack([flat + moves, flat - moves], axis=2)  # (R, L, 2, n)
+            del moves
+            outputs = evaluate(points.reshape(-1, *x.shape)).reshape(len(rows), levels, 2, -1)
+            sums.put(rows, outputs[:, :, 0], outputs[:, :, 1], f0, dz, whole_rows=True)
+        return sums
+    pairs = [(k, level) for k in range(len(directions)) for level in range(levels)]
     for s in range(0, len(pairs), per_chunk):
         chunk = pairs[s:s + per_chunk]
         moves = np.stack([directions[k] * stencil.shrink[level] for k, level in chunk])  # (P, n)
         points = np.stack([flat + moves, flat - moves], axis=1)  # (P, 2, n)
         del moves
         outputs = evaluate(points.reshape(-1, *x.shape)).reshape(len(chunk), 2, -1)
-        rows, levels = np.array([k for k, _ in chunk]), np.array([level for _, level in chunk])
-        sums.put((rows, levels), outputs[:, 0], outputs[:, 1], f0, dz)
+        rows, levels_of = np.array([k for k, _ in chunk]), np.array([level for _, level in chunk])
+        sums.put((rows, levels_of), outputs[:, 0], outputs[:, 1], f0, dz)
     return sums
