@@ -142,7 +142,7 @@ def check(evaluate: Evaluator, x: np.ndarray, dz: np.ndarray, f0: np.ndarray, st
     if not (np.all(np.isfinite(value)) and np.all(np.isfinite(rho))):
         return Projections(False, "complex step not finite everywhere: checked element by element")
     u = directions(x)
-    t = step_scale * min(BASE_STEP, largest_multiple(u, x))  # at most 1.5 BASE_STEP of a scale: inside the radius
+    t = min(step_scale * BASE_STEP, largest_multiple(u, x))  # no element moves past its radius, whatever the scale
     widths = 2 * t * STENCIL.shrink
     with np.errstate(all="ignore"):
         sums = directional_sums(evaluate, x, t * u, dz, f0, STENCIL)
