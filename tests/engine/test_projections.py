@@ -143,3 +143,14 @@ def test_few_groups_keep_the_element_wise_check():
     reference = reference_vjp(np.sin, [X], DZ, 0)
     assert reference.method == "complex step"
     assert any("every smooth element" in note for note in reference.notes)
+
+
+def test_kinks_fail_the_directions_and_keep_their_intervals():
+    """relu at exact zeros: the complex step gives one one-sided derivative there (a point), the element-wise
+    differences the interval of valid subgradients; the directions cross the kinks and do not settle."""
+    x = X.copy()
+    x[::50] = 0.0
+    reference = reference_vjp(lambda v: softmax(np.maximum(v, 0.0)), [x], DZ, 0)
+    assert any("did not settle along" in note for note in reference.notes)
+    assert reference.kinks == N // 50
+    assert np.all(reference.lower[::50] < reference.upper[::50])
