@@ -10,11 +10,22 @@ disjoint supports do not mix).
 It is wrong, silently, wherever the forward is not analytic in the complex
 sense: np.abs (the modulus has no imaginary part, so |x|' comes out 0),
 x.real, a cast to float that drops the imaginary part (the built-in ops do
-this), conjugation. So it is never trusted on its own: it replaces the
-central-difference value only when, at every smooth element, the two agree
-within the central differences' error estimate, and the error reported is
-its own rounding plus the distance between the two (conservative: it is about
-the central differences' true error). Kink elements keep their intervals.
+this), conjugation. So it is never trusted on its own. Two checks:
+
+  - along a few seeded random directions (projections.py), where an input has
+    so many groups that the next check would cost far more than the complex
+    step itself (a dense Jacobian: softmax). If every projection agrees with
+    Richardson differences along the same direction, the complex step stands,
+    with an error estimate per element that bounds what the projections could
+    have missed; if any disagrees, the element-wise check follows.
+  - element by element (refine): the complex step replaces the
+    central-difference value only when, at every smooth element, the two agree
+    within the central differences' error estimate, and the error reported is
+    its own rounding plus the distance between the two (conservative: it is
+    about the central differences' true error). Kink elements keep their
+    intervals.
+
+`derivatives` computes the values once; either check reads them.
 """
 
 from __future__ import annotations
@@ -38,6 +49,24 @@ class Refinement:
     used: bool
     note: str
     carried: bool = True  # the forward carried complex values through (whether or not they agreed)
+
+
+@dataclass(frozen=True)
+class ComplexStep:
+    """Per element, Im phi(x + i h e_i) / h and its rounding; or, where the forward does not carry complex
+    values through (value is None), why not. `escaped`: groups whose complex point gave an imaginary part
+    to an output outside the supports sparsity.py proved for them (their members' values are not to be had
+    from that point)."""
+
+    value: np.ndarray | None
+    roundoff: np.ndarray | None
+    groups: list[Group]
+    note: str = ""
+    escaped: int = 0
+
+    @property
+    def carried(self) -> bool:
+        return self.value is not None
 
 
 def _call(evaluate: Evaluator, points: np.ndarray) -> np.ndarray | None:
@@ -67,37 +96,54 @@ def _points(x: np.ndarray, groups: list[Group], h: np.ndarray) -> np.ndarray:
 
 
 def _accumulate(groups: list[Group], outputs: np.ndarray, dz: np.ndarray, value: np.ndarray,
-                magnitude: np.ndarray) -> None:
-    """In place: each group's members' sum of dz * Im(output) over the outputs they own, and its magnitude."""
+                magnitude: np.ndarray) -> int:
+    """In place: each group's members' sum of dz * Im(output) over the outputs they own, and its magnitude.
+    Returns how many groups gave an imaginary part to an output they do not own."""
+    im = outputs.imag
+    whole = [row for row, group in enumerate(groups) if group.outputs is None]  # one element owns every output
+    if whole:
+        members = np.concatenate([groups[row].elements for row in whole])
+        sizes = [len(groups[row].elements) for row in whole]  # one each; repeat keeps it exact if not
+        value[members] = np.repeat(im[whole] @ dz, sizes)
+        magnitude[members] = np.repeat(np.abs(im[whole]) @ np.abs(dz), sizes)
+    escaped = 0
     for row, group in enumerate(groups):
-        im = outputs[row].imag
         if group.outputs is None:
-            value[group.elements] = im @ dz
-            magnitude[group.elements] = np.abs(im) @ np.abs(dz)
-        else:
-            terms = im[group.outputs] * dz[group.outputs]
-            count = len(group.elements)
-            value[group.elements] = segment_sum(group.owners, terms[None, :], count)[:, 0]
-            magnitude[group.elements] = segment_sum(group.owners, np.abs(terms)[None, :], count)[:, 0]
+            continue
+        own = im[row, group.outputs]
+        terms = own * dz[group.outputs]
+        count = len(group.elements)
+        value[group.elements] = segment_sum(group.owners, terms[None, :], count)[:, 0]
+        magnitude[group.elements] = segment_sum(group.owners, np.abs(terms)[None, :], count)[:, 0]
+        escaped += bool(np.count_nonzero(im[row]) > np.count_nonzero(own))
+    return escaped
 
 
-def refine(evaluate: Evaluator, x: np.ndarray, groups: list[Group], scales: np.ndarray, dz: np.ndarray,
-           best: Estimate) -> Refinement:
-    """Replace `best`'s smooth values by complex-step ones, in place, if they agree everywhere."""
+def derivatives(evaluate: Evaluator, x: np.ndarray, groups: list[Group], scales: np.ndarray,
+                dz: np.ndarray) -> ComplexStep:
+    """The complex-step value of every element, one complex evaluation per group (batched where the
+    forward is); the first group's point tells whether the forward carries complex values at all."""
     h = STEP * scales
     first = _call(evaluate, _points(x, groups[:1], h))
     if first is None or not np.any(first.imag):
-        return Refinement(False, "the forward does not carry complex input: no complex step", carried=False)
+        return ComplexStep(None, None, groups, "the forward does not carry complex input: no complex step")
     value, magnitude = np.empty(x.size), np.empty(x.size)
-    _accumulate(groups[:1], first, dz, value, magnitude)  # the first group's point is the test's
+    escaped = _accumulate(groups[:1], first, dz, value, magnitude)  # the first group's point is the test's
     chunk = max(1, evaluate.per_call // 2)  # one call each; complex points take twice the room
     for start in range(1, len(groups), chunk):
         part = groups[start:start + chunk]
         outputs = _call(evaluate, _points(x, part, h))
         if outputs is None:
-            return Refinement(False, "the forward refused a batch of complex points: no complex step", carried=False)
-        _accumulate(part, outputs, dz, value, magnitude)
-    value, roundoff = value / h, roundoff_of(magnitude, h)
+            return ComplexStep(None, None, groups, "the forward refused a batch of complex points: no complex step")
+        escaped += _accumulate(part, outputs, dz, value, magnitude)
+    return ComplexStep(value / h, roundoff_of(magnitude, h), groups, escaped=escaped)
+
+
+def refine(step: ComplexStep, best: Estimate) -> Refinement:
+    """Replace `best`'s smooth values by the complex-step ones, in place, if they agree everywhere."""
+    if not step.carried:
+        return Refinement(False, step.note, carried=False)
+    value, roundoff = step.value, step.roundoff
     smooth = ~best.kink & np.isfinite(best.value)
     gap = np.abs(value - best.value)
     agree = np.isfinite(value) & (gap <= best.error + roundoff)

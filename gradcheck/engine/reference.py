@@ -30,7 +30,11 @@ Kinks (estimates.py) become intervals of valid subgradients; tied kinks
 (ties.py). Batching (evaluator.py) stacks perturbed points along a leading
 axis once a batched call is shown to equal separate calls. Complex step
 (complexstep.py) refines the values of forwards that carry complex input
-through, where it agrees with the central differences.
+through, where it agrees with the central differences. Where there are so
+many groups that the element-wise differences would cost far more than the
+complex step (a dense Jacobian: softmax), the complex step comes first, checked
+along a few random directions (projections.py); the element-wise differences
+run only if that check fails.
 
 Complex inputs and outputs (complexview.py) are differenced as real views:
 the real and imaginary part of each element are two real elements, and the
@@ -44,7 +48,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gradcheck.dtypes import as_float64
-from gradcheck.engine import complexstep, complexview, sparsity, ties
+from gradcheck.engine import complexstep, complexview, projections, sparsity, ties
 from gradcheck.engine.differences import Differencer, positions
 from gradcheck.engine.estimates import Estimate, OutsideDomain, Quotients, Reference
 from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, baseline, mover
@@ -224,7 +228,19 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
     notes: list[str] = []
     if grouping and not repeats:
         notes.append("the forward does not repeat bitwise, so elements were moved one at a time")
-    groups, best = _first_pass(differencer, steps, grouping and repeats, notes)
+    rng = np.random.default_rng(x.size)
+    groups = _groups(differencer, steps, grouping and repeats, rng)
+    step = None
+    if complex_step is not False and projections.worthwhile(len(groups)):
+        # Many groups: the complex step first, checked along random directions (projections.py), which
+        # costs a fraction of the element-wise differences; those run only if the check fails.
+        step = complexstep.derivatives(evaluate, x, groups, scales(x), differencer.dz)
+        if step.carried:
+            checked = projections.check(evaluate, x, differencer.dz, f0, step, step_scale)
+            if checked.accepted:
+                return _projected(evaluate, x, groups, step, checked, notes)
+            notes.append(checked.note)
+    groups, best = _first_pass(differencer, groups, steps, rng, notes)
     _retry(differencer, groups, steps, best)
     undefined = _outside_domain(evaluate, x, steps, best)
     if undefined is not None:
@@ -237,7 +253,9 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
     method = "central differences"
     refined = None
     if complex_step is not False:
-        refined = complexstep.refine(evaluate, x, groups, scales(x), differencer.dz, best)
+        if step is None or step.groups is not groups:  # not tried yet, or the groups changed since
+            step = complexstep.derivatives(evaluate, x, groups, scales(x), differencer.dz)
+        refined = complexstep.refine(step, best)
         method = "complex step" if refined.used else method
         if refined.carried or complex_step:
             notes.append(refined.note)
@@ -256,20 +274,39 @@ def reference_vjp(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np
     )
 
 
-def _first_pass(differencer: Differencer, steps: np.ndarray, grouping: bool,
-                notes: list[str]) -> tuple[list[sparsity.Group], Estimate]:
-    """Groups (proved, or single elements), and the estimates per element they give.
+def _groups(differencer: Differencer, steps: np.ndarray, grouping: bool,
+            rng: np.random.Generator) -> list[sparsity.Group]:
+    """Proved groups (sparsity.py), or every element alone."""
+    x, n = differencer.x, differencer.x.size
+    if grouping and n >= 2:
+        moved = mover(differencer.evaluate, x, steps, differencer.f0)
+        return sparsity.find_groups(moved, x.shape, differencer.f0.size, budget=2 * n, rng=rng)[0]
+    return sparsity.singletons(np.arange(n))  # only here: a hundred thousand groups of one cost a Python object each
+
+
+def _projected(evaluate: Evaluator, x: np.ndarray, groups: list[sparsity.Group], step: complexstep.ComplexStep,
+               checked: projections.Projections, notes: list[str]) -> Reference:
+    """The reference from a complex step that its random projections accepted: no differences per element,
+    so no kinks, ties or one-sided elements (a kink or a domain edge would have failed the projections)."""
+    shape = x.shape
+    value = step.value.reshape(shape)
+    return Reference(
+        value=value, error=checked.error.reshape(shape), lower=value, upper=value, kinks=0,
+        evaluations=evaluate.evaluations + 1, batched=bool(evaluate.batched), method="complex step",
+        groups=sum(len(g.elements) > 1 for g in groups), colours=len(groups), notes=(*notes, checked.note),
+        proof_evaluations=evaluate.proof_evaluations,
+    )
+
+
+def _first_pass(differencer: Differencer, groups: list[sparsity.Group], steps: np.ndarray,
+                rng: np.random.Generator, notes: list[str]) -> tuple[list[sparsity.Group], Estimate]:
+    """The groups as the differences leave them (re-proved where they escaped, or every element alone),
+    and the estimates per element they give.
 
     Grouped estimates are kept only if a sample of grouped elements, done
     alone, gives the same quotients; otherwise every element is done alone.
     """
     x, n = differencer.x, differencer.x.size
-    rng = np.random.default_rng(n)
-    if grouping and n >= 2:
-        moved = mover(differencer.evaluate, x, steps, differencer.f0)
-        groups, _ = sparsity.find_groups(moved, x.shape, differencer.f0.size, budget=2 * n, rng=rng)
-    else:  # only here: a hundred thousand groups of one cost a Python object each
-        groups = sparsity.singletons(np.arange(n))
     found = differencer.run_trusted(groups, steps)
     groups = found.groups
     if found.escaped:
