@@ -66,6 +66,18 @@ def _refuses_second_pass(grads, limit: int = 100_000) -> bool:
     return False
 
 
+def _paired(torch, output, cotangent):
+    """Re sum(conj(dz) f): differentiated, it seeds the backward with exactly what grad_outputs=dz would
+    (one times dz, the real part's and the sum's backward giving ones), so the gradients are the same bits.
+
+    torch.autograd.grad(f, x, grad_outputs=dz) checks dz's shape with torch.fx's symbolic shapes, whose
+    first use imports sympy: about a CPU second of every run that checks torch gradients. A scalar output
+    needs no grad_outputs, and no such check."""
+    if output.is_complex():
+        return torch.real(torch.sum(output * cotangent.conj()))
+    return torch.sum(output * cotangent)
+
+
 class TorchAdapter:
     framework = FRAMEWORK
 
@@ -90,7 +102,7 @@ class TorchAdapter:
             raise ValueError("the torch forward's output does not require grad: it is detached from the inputs")
         cotangent = torch.as_tensor(task.cotangent).to(device=output.device, dtype=output.dtype)
         # allow_unused: an input the graph never reached comes back None, which the runner reports.
-        grads = torch.autograd.grad(output, wrt, grad_outputs=cotangent, allow_unused=True)
+        grads = torch.autograd.grad(_paired(torch, output, cotangent), wrt, allow_unused=True)
         return {name: None if grad is None else _to_numpy(grad) for name, grad in zip(task.wrt, grads)}
 
     def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:

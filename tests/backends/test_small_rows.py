@@ -196,3 +196,20 @@ def test_a_keras_imported_first_is_left_alone():
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok (1, 2)"
+
+
+def test_torch_gradients_are_those_of_grad_outputs_to_the_bit():
+    torch = need("torch")
+    complex_cases = parse_cases("""
+cases:
+  - {name: complex-matmul, op: matmul, dtype: complex128, inputs: {x: {shape: [2, 3]}, y: {shape: [3, 2]}}}
+""")
+    for case in [*CASES, *complex_cases]:
+        task = materialize(case).task("torch")
+        ours = backends.get_backend("torch").gradients(task)
+        tensors = [torch.as_tensor(value) for value in task.inputs]
+        wrt = [tensors[task.names.index(name)].requires_grad_(True) for name in task.wrt]
+        output = task.native(torch)(*tensors)
+        theirs = torch.autograd.grad(output, wrt, grad_outputs=torch.as_tensor(task.cotangent).to(output.dtype))
+        for name, grad in zip(task.wrt, theirs):
+            np.testing.assert_array_equal(ours[name], grad.detach().numpy(), err_msg=f"{case.name} {name}")
