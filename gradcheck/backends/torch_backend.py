@@ -1,6 +1,7 @@
 """The `torch` and `torch-jvp` methods: PyTorch autograd, reverse and forward mode.
 
-    reverse:  torch.autograd.grad(f(x), x, grad_outputs=dz)     (what x.grad holds after z.backward(dz))
+    reverse:  torch.autograd.grad(f(x), x, grad_outputs=dz)     (what x.grad holds after z.backward(dz);
+              computed as the gradient of Re sum(conj(dz) f(x)), the same seed: see _paired)
     forward:  f(make_dual(x, u)), its tangent     (torch.autograd.forward_ad; torch.func.jvp is built on it)
 
 Complex values need no conversion: for a real L = Re sum conj(dz) f(z), torch's backward
