@@ -175,6 +175,11 @@ def _transposed_gradient(tf, forward, tensors, index: int, along):
     graph building for every op at every new shape: nearly all of a small row's cost. Eager, the same
     gradient functions cost about a millisecond; the values agree to the last bits (products taken in
     another order). Large inputs keep ForwardAccumulator, whose traces are then a small part of a row.
+
+    Not where a value is not finite: transposed over the whole forward, a zero cotangent meets the
+    NaN or inf of a branch the forward discarded (tf.where's safe-gradient idiom, as in norm's lowering
+    at a zero slice: 0 * NaN), where op by op the tangent is discarded with the branch. So a result with
+    a value that is not finite is computed again by ForwardAccumulator, whose answer stands.
     """
     x = tensors[index]
     with tf.GradientTape(watch_accessed_variables=False) as outer:
@@ -224,14 +229,19 @@ class TensorflowAdapter:
             tensors = [_tensor(tf, value, dtype) for value in task.inputs]
             along = tf.cast(tf.constant(tangent), dtype)
             if sum(np.size(value) for value in task.inputs) <= SMALL_INPUTS:
-                output, derivative = _transposed_gradient(tf, forward, tensors, index, along)
-                check_output(output, task, FRAMEWORK)
-            else:
-                with tf.autodiff.ForwardAccumulator(primals=tensors[index], tangents=along) as accumulator:
-                    output = forward(*tensors)
-                check_output(output, task, FRAMEWORK)
-                # An output that does not depend on the input has J u = 0, as torch and JAX say.
-                derivative = accumulator.jvp(output, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                try:
+                    output, derivative = _transposed_gradient(tf, forward, tensors, index, along)
+                    check_output(output, task, FRAMEWORK)
+                    result = _to_numpy(tf, derivative)
+                except Exception:  # ForwardAccumulator decides, and says what is wrong
+                    result = None
+                if result is not None and np.all(np.isfinite(result)):  # else see _transposed_gradient
+                    return result
+            with tf.autodiff.ForwardAccumulator(primals=tensors[index], tangents=along) as accumulator:
+                output = forward(*tensors)
+            check_output(output, task, FRAMEWORK)
+            # An output that does not depend on the input has J u = 0, as torch and JAX say.
+            derivative = accumulator.jvp(output, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return _to_numpy(tf, derivative)
 
     def hvp(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

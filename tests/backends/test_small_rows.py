@@ -213,3 +213,14 @@ cases:
         theirs = torch.autograd.grad(output, wrt, grad_outputs=torch.as_tensor(task.cotangent).to(output.dtype))
         for name, grad in zip(task.wrt, theirs):
             np.testing.assert_array_equal(ours[name], grad.detach().numpy(), err_msg=f"{case.name} {name}")
+
+
+def test_tensorflow_forward_mode_where_the_transposed_gradient_meets_a_discarded_nan():
+    """norm's lowering at a zero slice: tf.where keeps the NaN of the branch it discards out of the
+    gradient, but the gradient transposed over the whole forward multiplies it by a zero (0 * NaN);
+    ForwardAccumulator, op by op, discards the tangent with the branch. Its answer stands."""
+    need("tensorflow")
+    case = parse_cases("name: n\nop: norm\nparams: {axis: 1}\ninputs: {x: [[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]]}\n")[0]
+    task = materialize(case).task("tensorflow")
+    got = backends.get_backend("tensorflow-jvp").jvp(task, 0, np.ones((2, 3)))
+    np.testing.assert_allclose(got, [0.0, 5.0 / 3.0], rtol=1e-12)
