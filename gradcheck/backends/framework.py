@@ -83,7 +83,8 @@ class ReverseMode(FrameworkBackend):
 
 
 class ForwardMode(FrameworkBackend):
-    """J u by the framework's forward mode: torch.func.jvp, ForwardAccumulator, jax.jvp."""
+    """J u by the framework's forward mode: torch.autograd.forward_ad, ForwardAccumulator (on small inputs:
+    the gradient transposed by a second tape, as ForwardAccumulator does op by op), jax.jvp."""
 
     def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
         return self.adapter.jvp(task, index, tangent)

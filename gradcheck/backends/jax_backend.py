@@ -86,7 +86,9 @@ def _to_numpy(array) -> np.ndarray:
 # is within a case (the scaled cotangent, a second output, the next dtype), which a few entries serve.
 _PROGRAMS: OrderedDict[Hashable, Callable] = OrderedDict()
 PROGRAMS_KEPT = 32
-SMALL_INPUTS = 4096  # elements, all inputs together, up to which a program is compiled at O0
+SMALL_INPUTS = 4096  # elements, all inputs together, up to which a program is compiled cheaply (_jit)
+SMALL_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False,
+                          "xla_cpu_parallel_codegen_split_count": 1}
 
 
 def _program(jax, task: Task, method: tuple, build: Callable[[], Callable]) -> Callable:
@@ -105,14 +107,36 @@ def _program(jax, task: Task, method: tuple, build: Callable[[], Callable]) -> C
 
 
 def _jit(jax, function: Callable, task: Task) -> Callable:
-    """jax.jit, without LLVM's optimisations on small inputs: there the compile is nearly all of a row's
-    cost and O0 cuts it by about a third, while running the program takes microseconds either way."""
+    """jax.jit, with the XLA:CPU compile cut down on small inputs, where it is nearly all of a row's cost
+    while running the program takes microseconds either way (CPU per compile, 100 small cases):
+
+        xla_backend_optimization_level 0         no LLVM optimisations: about a third less
+        xla_cpu_use_fusion_emitters False        XLA's older elemental emitters, whose kernels compile
+                                                 two to four times faster (softmax, layer_norm, conv)
+        xla_cpu_parallel_codegen_split_count 1   one LLVM module, not several compiled by threads
+
+    The values agree with the default compile to the last bits (tanh and tan differ in one ulp: the
+    emitters approximate them differently). An option this XLA does not know is dropped on first use."""
     if sum(np.size(value) for value in task.inputs) > SMALL_INPUTS:
         return jax.jit(function)
     try:
-        return jax.jit(function, compiler_options={"xla_backend_optimization_level": 0})
+        compiled = jax.jit(function, compiler_options=dict(SMALL_COMPILER_OPTIONS))
     except TypeError:  # a JAX before jit's compiler_options
         return jax.jit(function)
+
+    def program(*args):
+        nonlocal compiled
+        while True:
+            try:
+                return compiled(*args)
+            except Exception as exc:
+                unknown = [name for name in SMALL_COMPILER_OPTIONS if f"No such compile option: '{name}'" in str(exc)]
+                if not unknown:
+                    raise
+                for name in unknown:  # an older XLA: without it, for this program and the later ones
+                    SMALL_COMPILER_OPTIONS.pop(name)
+                compiled = jax.jit(function, compiler_options=dict(SMALL_COMPILER_OPTIONS))
+    return program
 
 
 def _shapes_only(task: Task) -> Task:

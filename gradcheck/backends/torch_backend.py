@@ -1,7 +1,8 @@
 """The `torch` and `torch-jvp` methods: PyTorch autograd, reverse and forward mode.
 
-    reverse:  torch.autograd.grad(f(x), x, grad_outputs=dz)     (what x.grad holds after z.backward(dz))
-    forward:  torch.func.jvp(f, (x,), (u,))
+    reverse:  torch.autograd.grad(f(x), x, grad_outputs=dz)     (what x.grad holds after z.backward(dz);
+              computed as the gradient of Re sum(conj(dz) f(x)), the same seed: see _paired)
+    forward:  f(make_dual(x, u)), its tangent     (torch.autograd.forward_ad; torch.func.jvp is built on it)
 
 Complex values need no conversion: for a real L = Re sum conj(dz) f(z), torch's backward
 seeded with grad_outputs=dz gives the conjugate Wirtinger derivative 2 dL/d conj(z) =
@@ -12,8 +13,6 @@ torch is imported on first use, never when this module is imported.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -68,6 +67,18 @@ def _refuses_second_pass(grads, limit: int = 100_000) -> bool:
     return False
 
 
+def _paired(torch, output, cotangent):
+    """Re sum(conj(dz) f): differentiated, it seeds the backward with exactly what grad_outputs=dz would
+    (one times dz, the real part's and the sum's backward giving ones), so the gradients are the same bits.
+
+    torch.autograd.grad(f, x, grad_outputs=dz) checks dz's shape with torch.fx's symbolic shapes, whose
+    first use imports sympy: about a CPU second of every run that checks torch gradients. A scalar output
+    needs no grad_outputs, and no such check."""
+    if output.is_complex():
+        return torch.real(torch.sum(output * cotangent.conj()))
+    return torch.sum(output * cotangent)
+
+
 class TorchAdapter:
     framework = FRAMEWORK
 
@@ -92,25 +103,29 @@ class TorchAdapter:
             raise ValueError("the torch forward's output does not require grad: it is detached from the inputs")
         cotangent = torch.as_tensor(task.cotangent).to(device=output.device, dtype=output.dtype)
         # allow_unused: an input the graph never reached comes back None, which the runner reports.
-        grads = torch.autograd.grad(output, wrt, grad_outputs=cotangent, allow_unused=True)
+        grads = torch.autograd.grad(_paired(torch, output, cotangent), wrt, allow_unused=True)
         return {name: None if grad is None else _to_numpy(grad) for name, grad in zip(task.wrt, grads)}
 
     def jvp(self, task: Task, index: int, tangent: np.ndarray) -> np.ndarray:
+        """J u by torch's forward-mode AD itself (torch.autograd.forward_ad, the dual tensors that
+        torch.func.jvp is built on): the input made dual with tangent u, the forward run once, the
+        output's tangent read back. torch.func.jvp costs about 15 ms more a call on small inputs (its
+        functional wrapping, Python decompositions of layer_norm and batch_norm) and its first call
+        imports torch's decomposition tables (half a CPU second). An output that does not depend on
+        the input has no tangent: J u = 0, as torch.func.jvp says."""
+        import torch.autograd.forward_ad as forward_ad
+
         torch, forward, tensors = self._setup(task)
         along = torch.as_tensor(tangent).to(device=tensors[index].device, dtype=tensors[index].dtype)
-
-        def of_one_input(x):
+        with forward_ad.dual_level():
             args = list(tensors)
-            args[index] = x
-            return forward(*args)
-
-        with warnings.catch_warnings():
-            # torch.func.jvp's first call imports decompositions that torch itself builds with the
-            # deprecated torch.jit.script; that is torch's business, not the user's code.
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
-            output, derivative = torch.func.jvp(of_one_input, (tensors[index],), (along,))
-        check_output(output, task, FRAMEWORK)
-        return _to_numpy(derivative)
+            args[index] = forward_ad.make_dual(tensors[index], along)
+            output = forward(*args)
+            check_output(output, task, FRAMEWORK)
+            derivative = forward_ad.unpack_dual(output).tangent
+            if derivative is None:
+                derivative = torch.zeros_like(output)
+            return _to_numpy(derivative)
 
     def hvp(self, task: Task, tangents: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """∇_x <V, J^T dz>: the backward differentiated once more (create_graph=True, then grad again).

@@ -70,3 +70,18 @@ def test_timeout_precedence_and_default():
 def test_a_bad_timeout_names_the_line(value):
     with pytest.raises(CaseFileError, match=r"c.yaml:4: .*'timeout'"):
         parse_cases(f"name: a\nop: exp\ninputs: {{x: 1.0}}\ntimeout: {value}\n", "c.yaml")
+
+
+def test_the_fork_server_imports_tensorflow_as_gradcheck_does(monkeypatch):
+    """Through import_tensorflow (quietly, without Keras), not a plain `import tensorflow`."""
+    import importlib
+    import multiprocessing
+
+    if isolation.start_method() != "forkserver":
+        pytest.skip("no fork server here")
+    asked = []
+    context = multiprocessing.get_context("forkserver")
+    monkeypatch.setattr(type(context), "set_forkserver_preload", lambda self, modules: asked.extend(modules))
+    isolation.preload(["torch", "tensorflow", "jax"])
+    assert asked == [isolation.__name__, "torch", "gradcheck.backends.tensorflow_preload", "jax"]
+    assert importlib.util.find_spec("gradcheck.backends.tensorflow_preload") is not None
