@@ -212,6 +212,7 @@ class Reference:
     notes: tuple[str, ...] = ()  # what else a reader of the report should know
     colours: int = 0  # sets of elements differenced together, groups of one included (the grouped floor's count)
     proof_evaluations: int = 0  # of `evaluations`, those spent proving the groups (sparsity.py, the sample alone)
+    tangent: np.ndarray | None = None  # forward mode: the tangent differenced along (directional.representable)
 
     @classmethod
     def exact(cls, value: np.ndarray, error: np.ndarray | None = None) -> Reference:
