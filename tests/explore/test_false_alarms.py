@@ -2,9 +2,12 @@
 and the wrong gradients at the same points still fail."""
 
 import numpy as np
+import pytest
 
 from gradcheck.compare.comparison import Status, compare
 from gradcheck.engine.directional import reference_jvp, scale_groups
+from gradcheck.engine.reference import reference_vjp
+from gradcheck.ops import OPS
 from gradcheck.tolerance import DEFAULT_TOLERANCES
 
 TOL = DEFAULT_TOLERANCES["float64"]
@@ -47,4 +50,30 @@ def test_the_jvp_reference_moves_exactly_along_its_tangent():
     assert compare(exact, reference, TOL, **WHERE).status is Status.PASS
     assert np.max(np.abs(reference.tangent - u) / np.abs(u)) < 1e-3  # still the seeded direction
     # a wrong J u (cos with the wrong sign) still fails there
+    assert compare(-exact, reference, TOL, **WHERE).status is Status.FAIL
+
+
+def test_a_retry_below_the_outputs_rounding_does_not_make_the_reference_exact():
+    # mse_loss at x = 0 beside a target of 1e5: phi = 8.3e8, and x[2, 2]'s derivative is -1/6. The first
+    # steps see it (-0.159 ± 0.16); the retries' steps (16 and 256 times smaller) change phi by less than
+    # half its ulp, and 0 ± 0 replaced it: every correct gradient "failed" by 1.7e9 times the allowance.
+    x, t = np.zeros((3, 4)), np.zeros((3, 4))
+    t[2, 2], t[2, 3] = 1.0, 1e5
+    reference = reference_vjp(OPS["mse_loss"].forward, [x, t], np.array(1.0), 0)
+    exact = 2 * (x - t) / x.size
+    assert reference.value[2, 2] == pytest.approx(-1 / 6, abs=reference.error[2, 2] + 1e-9)
+    assert reference.error[2, 3] / abs(exact[2, 3]) < 1e-4
+    assert compare(exact, reference, TOL, **WHERE).status is Status.PASS
+    # a gradient that forgets the mean's 1/n is still wrong there, by far more than the reference's error
+    assert compare(exact * x.size, reference, TOL, **WHERE).status is Status.FAIL
+    missing_factor = exact.copy()
+    missing_factor[2, 2] *= 0.5  # wrong only at the element the rounding hides most
+    assert compare(missing_factor, reference, TOL, **WHERE).status is Status.FAIL
+
+
+def test_mse_by_hand_below_resolution_point_passes():
+    x, t = np.array([0.0, 0.0, 1e-4]), np.array([0.0, 1000.0, 0.0])
+    reference = reference_vjp(OPS["mse_loss"].forward, [x, t], np.array(1.0), 0)
+    exact = 2 * (x - t) / x.size
+    assert compare(exact, reference, TOL, **WHERE).status is Status.PASS
     assert compare(-exact, reference, TOL, **WHERE).status is Status.FAIL
