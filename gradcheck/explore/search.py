@@ -35,6 +35,7 @@ from gradcheck.cases.problem import (
 from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.diagnosis import BUG_MARGIN
+from gradcheck.engine.reference import reference_vjp
 from gradcheck.engine.stencil import CENTRAL, initial_steps
 from gradcheck.explore.strategies import arrays
 from gradcheck.methods import EXPECT, FORWARD_MODE, NUMERIC
@@ -43,6 +44,9 @@ from gradcheck.run.runner import RunOptions, run_case
 
 SECOND_LOOKS = (2.0**-16, 2.0**-32)  # step scales of the looks again at a point that seems to fail
 ROUNDING_ULPS = 4  # phi's rounding, in units of eps |phi|, under which a difference cannot be seen
+CONDITION_ULPS = 4  # ill_conditioned: every input moved by up to this many ulps (relative), at random
+CONDITION_LOOKS = 2  # ill_conditioned: points so moved
+CONDITIONING = 10.0  # ill_conditioned: a discrepancy within this many times the gradient's own move is rounding
 
 
 @dataclass
@@ -151,6 +155,36 @@ def below_resolution(row: Comparison, problems: list[Problem]) -> bool:
     return row.max_abs_err * step < noise
 
 
+def ill_conditioned(row: Comparison, problems: list[Problem], looks: int = CONDITION_LOOKS) -> bool:
+    """Whether a reverse-mode row's worst discrepancy is within how far the true gradient itself moves
+    when every input moves by its own rounding (CONDITION_ULPS ulps, at random): there the gradient is
+    determined by the point only to that width, and a method that computes it by another formula of the
+    same value is not wrong. batch_norm of a constant x = 1e6: the reference's weight gradient is
+    sum dz (x - mu) / sigma = 0 exactly, while TensorFlow's batch_normalization computes
+    x * inv + (bias - mu * inv) and its weight gradient as sum dz x inv - sum dz mu inv, terms of
+    ~3e7 whose rounding leaves 6.6e-8; moving x by 4 ulps (4e-10) moves the true gradient by ~1e-7.
+    A wrong gradient (a missing term, a wrong factor) is off by far more than the rounding moves it."""
+    problem = next((p for p in problems if p.output_name == row.output), problems[0])
+    if (row.method in FORWARD_MODE or row.worst_index is None or row.got is None or row.want is None
+            or row.input not in problem.inputs):
+        return False
+    names = list(problem.inputs)
+    index = names.index(row.input)
+    discrepancy = abs(row.got - row.want)
+    rng = np.random.default_rng(0)
+    moved = 0.0
+    for _ in range(looks):
+        inputs = [value * (1 + CONDITION_ULPS * np.finfo(np.float64).eps * rng.uniform(-1, 1, np.shape(value)))
+                  if np.issubdtype(np.asarray(value).dtype, np.floating) else value
+                  for value in problem.inputs.values()]
+        try:
+            there = reference_vjp(problem.forward, inputs, problem.cotangent, index)
+        except Exception:  # noqa: BLE001 - user code: no answer there, no clearance either
+            return False
+        moved = max(moved, float(np.abs(there.value[row.worst_index] - row.want)))
+    return discrepancy <= CONDITIONING * moved
+
+
 def explore_case(case: Case, *, examples: int = 100, seed: int = 0, max_seconds: float = 60.0,
                  methods: tuple[str, ...] | None = None) -> Exploration:
     """Search `case`'s wrt inputs over their supports; the shrunk failing point, or None."""
@@ -182,7 +216,8 @@ def explore_case(case: Case, *, examples: int = 100, seed: int = 0, max_seconds:
                 r.status is Status.ERROR for r in rows):
             tally.outside_domain += 1
             return None
-        bugs = {(r.method, r.input) for r in rows if is_bug(r) and not below_resolution(r, problems)}
+        bugs = {(r.method, r.input) for r in rows
+                if is_bug(r) and not below_resolution(r, problems) and not ill_conditioned(r, problems)}
         unclear = any(r.status is Status.FAIL and r.method not in (NUMERIC, EXPECT) for r in rows) and not bugs
         return bugs, {(r.method, r.input) for r in rows if r.status is Status.PASS}, unclear
 

@@ -1,15 +1,22 @@
 """The false alarms a 50-example sweep of the shipped cases raised, each at its cause, with real numbers;
 and the wrong gradients at the same points still fail."""
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from gradcheck.cases import load_file
+from gradcheck.cases.problem import materialize_outputs
 from gradcheck.compare.comparison import Status, compare
 from gradcheck.engine.directional import reference_jvp, scale_groups
 from gradcheck.engine.reference import reference_vjp
+from gradcheck.explore.search import ill_conditioned, problems_at, shared_forwards
 from gradcheck.ops import OPS
 from gradcheck.tolerance import DEFAULT_TOLERANCES
 
+REPO = Path(__file__).resolve().parents[2]
 TOL = DEFAULT_TOLERANCES["float64"]
 WHERE = {"case": "c", "file": "f", "line": 1, "method": "m", "input": "x"}
 SECOND_LOOK = 2.0**-16
@@ -77,3 +84,37 @@ def test_mse_by_hand_below_resolution_point_passes():
     exact = 2 * (x - t) / x.size
     assert compare(exact, reference, TOL, **WHERE).status is Status.PASS
     assert compare(-exact, reference, TOL, **WHERE).status is Status.FAIL
+
+
+@pytest.fixture
+def batch_norm_at_1e6():
+    case = next(c for c in load_file(REPO / "cases/ops/batch_norm.yaml") if c.name == "batch_norm-nchw")
+    base = shared_forwards(materialize_outputs(case))
+    return problems_at(base, {"x": np.full((2, 3, 4, 4), 1e6), "weight": np.full(3, 0.5), "bias": np.zeros(3)})
+
+
+def _row(got: float, want: float = 0.0):
+    from gradcheck.compare.comparison import Comparison
+
+    return Comparison(case="batch_norm-nchw", file="f", line=1, method="tensorflow", input="weight",
+                      status=Status.FAIL, worst_index=(0,), got=got, want=want, margin=662.6,
+                      max_abs_err=abs(got - want))
+
+
+def test_tensorflows_weight_gradient_at_a_constant_1e6_is_rounding_not_a_bug(batch_norm_at_1e6):
+    # TensorFlow's batch_normalization: x * inv + (bias - mu * inv); its weight gradient sums terms of
+    # ~3e7 that cancel to 6.6e-8 (the sweep's number), where the reference's (x - mu) / sigma sum is 0.
+    # Moving the inputs by 4 ulps (x by 4e-10) moves the true weight gradient by ~1e-7: unverifiable.
+    assert ill_conditioned(_row(6.626476287e-08), batch_norm_at_1e6)
+    # a weight gradient that is really wrong there (sum dz, the xhat left out: ~1 in size) is still a bug
+    assert not ill_conditioned(_row(1.0), batch_norm_at_1e6)
+    assert not ill_conditioned(_row(1e-4), batch_norm_at_1e6)
+
+
+def test_a_well_conditioned_point_clears_nothing(batch_norm_at_1e6):
+    x = np.random.default_rng(2).normal(size=(2, 3, 4, 4))
+    problems = [replace(p, inputs={**p.inputs, "x": x}, output=p.forward(x, p.inputs["weight"], p.inputs["bias"]))
+                for p in batch_norm_at_1e6]
+    p = problems[0]
+    want = reference_vjp(p.forward, list(p.inputs.values()), p.cotangent, 1).value[0]
+    assert not ill_conditioned(_row(want + 1e-6, want), problems)
