@@ -118,3 +118,15 @@ def test_a_well_conditioned_point_clears_nothing(batch_norm_at_1e6):
     p = problems[0]
     want = reference_vjp(p.forward, list(p.inputs.values()), p.cotangent, 1).value[0]
     assert not ill_conditioned(_row(want + 1e-6, want), problems)
+
+
+def test_explore_holds_torch_to_one_thread_and_gives_the_count_back():
+    torch = pytest.importorskip("torch")
+    from gradcheck.explore.search import OneThread
+
+    before = torch.get_num_threads()
+    held = OneThread()
+    held.hold()
+    assert torch.get_num_threads() == 1
+    held.release()
+    assert torch.get_num_threads() == before
