@@ -12,7 +12,13 @@ from gradcheck.cases.problem import materialize_outputs
 from gradcheck.compare.comparison import Status, compare
 from gradcheck.engine.directional import reference_jvp, scale_groups
 from gradcheck.engine.reference import reference_vjp
-from gradcheck.explore.search import ill_conditioned, problems_at, shared_forwards
+from gradcheck.explore.search import (
+    SECOND_LOOKS,
+    ill_conditioned,
+    problems_at,
+    settled,
+    shared_forwards,
+)
 from gradcheck.ops import OPS
 from gradcheck.tolerance import DEFAULT_TOLERANCES
 
@@ -148,3 +154,38 @@ def test_explore_holds_torch_to_one_thread_and_gives_the_count_back():
     assert torch.get_num_threads() == 1
     held.release()
     assert torch.get_num_threads() == before
+
+
+def test_a_second_look_with_a_converged_reference_settles_a_saturated_first_look():
+    # the sweep's attention-cross point: |q| = 7e5 against five equal keys. J u along k is ~4e8; the first
+    # look's steps saturate the softmax (0 +- 1e-168, "a real bug" 1.8e14 times the allowance away); 2^16
+    # times smaller the frameworks' J u is 3.7 allowances (5.8e-7 relative) from a converged reference.
+    pytest.importorskip("torch")
+    from gradcheck.run.runner import RunOptions, run_case
+
+    case = next(c for c in load_file(REPO / "cases/ops/attention.yaml") if c.name == "attention-cross")
+    base = shared_forwards(materialize_outputs(case))
+    q = np.zeros((2, 4, 3))
+    q[1, 1, 0], q[1, 2, 1] = 694656.5431044222, 1e4
+    v = np.zeros((2, 5, 2))
+    v[1, 3], v[1, 4, 1] = [1.0, -1e5], -17782.794100389227
+    problems = problems_at(base, {"q": q, "k": np.ones((2, 5, 3)), "v": v})
+    resolved = replace(base[0].case, expect={})
+    first = {r.input: r for r in run_case(resolved, RunOptions(methods=("torch-jvp",)), problems)}
+    assert first["k"].margin > 1e10 and not settled(first["k"])
+    look = {r.input: r for r in run_case(resolved, RunOptions(methods=("torch-jvp",), step_scale=SECOND_LOOKS[0]),
+                                         problems)}
+    assert look["k"].margin < 100 and settled(look["k"])
+
+
+def test_an_uncertain_or_large_miss_settles_nothing():
+    from gradcheck.compare.comparison import Comparison
+
+    def row(margin, message):
+        return Comparison(case="c", file="f", line=1, method="torch", input="x", status=Status.FAIL,
+                          margin=margin, message=message)
+    assert settled(row(3.7, "just outside the tolerance (3.7 times the allowance) with a converged reference"))
+    assert not settled(row(2e3, "a real bug: the gradient is 2e+03 times the allowance away"))
+    assert not settled(row(3.7, "the reference did not converge there (± 1.6e+03, 3.6e-05 of its value)"))
+    assert not settled(row(150, "probably a real bug (1.5e+02 times the allowance away), though the reference "
+                                "there is uncertain"))
