@@ -189,3 +189,28 @@ def test_an_uncertain_or_large_miss_settles_nothing():
     assert not settled(row(3.7, "the reference did not converge there (± 1.6e+03, 3.6e-05 of its value)"))
     assert not settled(row(150, "probably a real bug (1.5e+02 times the allowance away), though the reference "
                                 "there is uncertain"))
+
+
+def test_the_middle_look_serves_a_softmax_of_scores_near_1e5():
+    # the sweep's second attention-cross point: |q| = 1.8e5. First look: 0 +- 3e-190 against J u = -36.3;
+    # at 2^-16 the reference has not converged (1.1e-6 relative), at 2^-32 it drowns in rounding (26%);
+    # at 2^-24 torch's J u passes.
+    pytest.importorskip("torch")
+    from gradcheck.run.runner import RunOptions, run_case
+
+    assert 2.0**-24 in SECOND_LOOKS
+    case = next(c for c in load_file(REPO / "cases/ops/attention.yaml") if c.name == "attention-cross")
+    base = shared_forwards(materialize_outputs(case))
+    q = np.zeros((2, 4, 3))
+    q[0, 0, 1:] = 1.333521432163324e-06, 184172.2294015582
+    v = np.zeros((2, 5, 2))
+    v[0, 0, 1] = v[0, 3, 1] = 1.0
+    problems = problems_at(base, {"q": q, "k": np.ones((2, 5, 3)), "v": v})
+    resolved = replace(base[0].case, expect={})
+
+    def k_row(scale):
+        rows = run_case(resolved, RunOptions(methods=("torch-jvp",), step_scale=scale), problems)
+        return next(r for r in rows if r.input == "k")
+    assert k_row(1.0).margin > 1e10
+    assert not settled(k_row(2.0**-16)) and not settled(k_row(2.0**-32))
+    assert k_row(2.0**-24).status is Status.PASS
