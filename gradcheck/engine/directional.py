@@ -25,6 +25,17 @@ of order 1e-13 relative at our step sizes, far below any tolerance we use.
 Where the one-sided derivatives along the tangent disagree (|x| at 0), the
 reference is the interval between them, as for the element-wise reference.
 
+Steps per element. One step h along u moves every element by h |u_i|, but
+elements of very different sizes need very different steps: in sin's input
+of zeros and one 2.6e5 a step sized for the mean moved the zeros by ~50, a
+period-aliased stencil that "converged" to 0.002 where cos(0) u_i = -2.3;
+a step sized for the zeros moves the large element by a step its rounding
+(ulp 2.9e-11) swamps. J u is linear in u, so the tangent is split by element
+size (stencil.scales) into parts whose elements lie within GROUP_SPAN of one
+another, J u_g is taken along each part with a step sized for that part, and
+J u is their sum (the errors and kink intervals summed too). An input whose
+elements are all of one size (the usual case) is one part, as before.
+
 Complex values (complexview.py): t stays real, so J u is the derivative of
 f(z + t u) whatever the convention of the backward; a complex input moves in
 its real view along view(u), and a complex output's J u is packed back.
@@ -32,6 +43,7 @@ its real view along view(u), and a complex output's J u is packed back.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -50,21 +62,42 @@ from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator
 from gradcheck.engine.stencil import (
     BASE_STEP,
     CENTRAL,
+    RETRIES,
+    RETRY_SHRINK,
     largest_multiple,
     moved_magnitude,
     retry_steps,
+    scales,
     unconverged,
+    unmoved,
 )
 
+GROUP_SPAN = 256.0  # elements whose scales lie within this factor of each other share one step
 
-def _first_step(x: np.ndarray, tangent: np.ndarray) -> float:
+
+def scale_groups(x: np.ndarray) -> list[np.ndarray]:
+    """Flat indices of x's elements in groups of similar size: each group's scales (stencil.scales) lie
+    within GROUP_SPAN of its smallest. One group (all of x) for an input of one size."""
+    size = scales(x) if x.size else np.zeros(0)
+    order = np.argsort(size, kind="stable")
+    groups, start = [], 0
+    while start < order.size:
+        end = int(np.searchsorted(size[order], size[order[start]] * GROUP_SPAN, side="right"))
+        groups.append(np.sort(order[start:end]))
+        start = end
+    return groups
+
+
+def _first_step(x: np.ndarray, tangent: np.ndarray, typical: float | None = None) -> float:
     """The largest step h: the biggest move h*|u_i| is BASE_STEP times the input's typical size, and no
     element moves past its radius.
 
     As in stencil.scales, the typical size is the mean |x_i|, with a floor for
-    inputs of zeros (which should still move, by a small absolute amount).
+    inputs of zeros (which should still move, by a small absolute amount);
+    `typical` gives another (a group's, where the tangent moves a group only).
     """
-    typical = float(np.mean(np.abs(x))) if x.size else 0.0
+    if typical is None:
+        typical = float(np.mean(np.abs(x))) if x.size else 0.0
     scale = typical if typical > 0 else 1e-3
     largest = float(np.max(np.abs(tangent), initial=0.0))
     if largest == 0:
@@ -101,7 +134,8 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
         f0 = forward(*inputs)
     form = complexview.real_form(forward, inputs, index, f0)
     if form is not None:
-        found = reference_jvp(form.forward, form.inputs, index, form.tangent(tangent))
+        found = reference_jvp(form.forward, form.inputs, index, form.tangent(tangent), step_scale=step_scale)
+        found = replace(found, tangent=None)  # along the real view's tangent: the caller keeps its own
         return complexview.complex_reference(found, note="") if form.complex_output else found
     tangent = np.asarray(tangent, dtype=np.float64)
     f0 = np.asarray(f0, dtype=np.float64)
@@ -110,17 +144,84 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
         return Reference(value=zero, error=zero, lower=zero, upper=zero, kinks=0, evaluations=1, batched=False)
     evaluate = Evaluator(forward, inputs, index, f0.shape, DEFAULT_MEMORY_BYTES)
     evaluate.batched = False  # a handful of points: not worth proving a batched call
-    best = Estimate.empty(f0.size)
-    for h in retry_steps(step_scale * _first_step(inputs[index], tangent)):
-        with np.errstate(all="ignore"):
-            found = estimate(_quotients(evaluate, inputs[index], tangent, h, f0.reshape(-1)))
-        better = np.isfinite(found.value) & np.isfinite(found.error) & (found.error < best.error)
-        best.put(better, found, better)
-        # Retry, smaller, the outputs that met a domain edge or did not settle.
-        if not np.any(unconverged(best.value, best.error) & ~best.kink):
-            break
+    x = inputs[index]
+    groups = scale_groups(x)
+    if len(groups) == 1:
+        first = _power_of_two(step_scale * _first_step(x, tangent))
+        tangent = representable(x, tangent, first)
+        best = _along(evaluate, x, tangent, f0.reshape(-1), first)
+    else:
+        size, flat, best, used = scales(x), tangent.reshape(-1), None, np.zeros(tangent.size)
+        for group in groups:
+            part = np.zeros_like(flat)
+            part[group] = flat[group]
+            if not np.any(part):
+                continue
+            part = part.reshape(tangent.shape)
+            first = _power_of_two(step_scale * _first_step(x, part, typical=float(np.mean(size[group]))))
+            part = representable(x, part, first)
+            used[group] = part.reshape(-1)[group]
+            found = _along(evaluate, x, part, f0.reshape(-1), first)
+            best = found if best is None else _summed(best, found)
+        tangent = used.reshape(tangent.shape)
+        if best is None:  # a tangent of zeros: J u = 0 exactly
+            best = _along(evaluate, x, tangent, f0.reshape(-1), step_scale * _first_step(x, tangent))
     evaluations = evaluate.evaluations + 1
     shape = f0.shape
     return Reference(value=best.value.reshape(shape), error=best.error.reshape(shape),
                      lower=best.lower.reshape(shape), upper=best.upper.reshape(shape), kinks=int(best.kink.sum()),
-                     evaluations=evaluations, batched=False, method="central differences along a tangent")
+                     evaluations=evaluations, batched=False, method="central differences along a tangent",
+                     tangent=tangent)
+
+
+def _power_of_two(h: float) -> float:
+    """h rounded down to a power of two, so that every step (h times powers of two) moves by exact multiples
+    of the smallest one."""
+    return float(2.0 ** np.floor(np.log2(h))) if np.isfinite(h) and h > 0 else h
+
+
+def representable(x: np.ndarray, tangent: np.ndarray, first: float) -> np.ndarray:
+    """The tangent nearest `tangent` along which every move of the stencil from `first` (a power of two)
+    down, retries included, lands exactly on a float: the smallest move of each element rounded to a
+    multiple of twice its spacing, every larger move that times a power of two.
+
+    Otherwise x + h u is rounded as stored, and the difference quotient divides by a move that was not
+    made: a relative error of ulp(x_i) / (h u_i), 1e-9 at x = 1e4 with explore's second look (steps 2^-16
+    smaller), where the reference claimed ± 3e-9 and the framework's exact J u "failed". The analytic J u
+    is taken along the same tangent (References.jvp), so nothing is compared along two directions. Where
+    x_i + move crosses into the next binade a half-ulp rounding remains (x_i just below a power of two).
+    """
+    if not (np.isfinite(first) and first > 0):
+        return tangent
+    smallest = first * CENTRAL.shrink[-1] / RETRY_SHRINK**RETRIES
+    grid = 2.0 * np.spacing(np.abs(x))
+    grid = np.where(x == 0, 0.0, grid)
+    with np.errstate(all="ignore"):
+        move = np.where(grid > 0, np.round(smallest * tangent / np.where(grid > 0, grid, 1.0)) * grid,
+                        smallest * tangent)
+        rounded = move / smallest
+    return np.where(np.isfinite(rounded), rounded, tangent)
+
+
+def _along(evaluate: Evaluator, x: np.ndarray, tangent: np.ndarray, f0: np.ndarray, first: float) -> Estimate:
+    """J u along `tangent` from the first step `first` on, retried smaller for the outputs that did not
+    settle; per output element."""
+    best = Estimate.empty(f0.size)
+    for h in retry_steps(first):
+        with np.errstate(all="ignore"):
+            found = estimate(_quotients(evaluate, x, tangent, h, f0))
+        better = np.isfinite(found.value) & np.isfinite(found.error) & (found.error < best.error)
+        better &= ~unmoved(found.value, found.error) | unmoved(best.value, best.error) | ~np.isfinite(best.value)
+        best.put(better, found, better)
+        # Retry, smaller, the outputs that met a domain edge or did not settle.
+        if not np.any(unconverged(best.value, best.error) & ~best.kink):
+            break
+    return best
+
+
+def _summed(a: Estimate, b: Estimate) -> Estimate:
+    """J (u_1 + u_2) from J u_1 and J u_2: values, errors and interval ends add (an interval sum holds
+    every sum of valid one-sided values, so a kink in either part stays an interval)."""
+    return Estimate(value=a.value + b.value, error=a.error + b.error, lower=a.lower + b.lower,
+                    upper=a.upper + b.upper, kink=a.kink | b.kink, roundoff=a.roundoff + b.roundoff,
+                    one_sided=a.one_sided | b.one_sided)

@@ -64,6 +64,7 @@ from gradcheck.engine.stencil import (
     retry_steps,
     scales,
     unconverged,
+    unmoved,
 )
 
 SAMPLE = 8  # grouped elements re-done alone (besides the first and last) to confirm the groups
@@ -104,6 +105,7 @@ def _retry(differencer: Differencer, groups: list[sparsity.Group], steps: np.nda
         found = differencer.run_trusted(retry, smaller)
         new = found.estimate
         better = np.isfinite(new.value) & np.isfinite(new.error) & (new.error < best.error[found.elements])
+        better &= ~unmoved(new.value, new.error) | ~(np.isfinite(best.value) & ~unmoved(best.value, best.error))[found.elements]
         best.put(found.elements[better], new, better)
 
 

@@ -178,7 +178,10 @@ class References:
             problem = self.problem
             self._jvp[name] = reference_jvp(problem.forward, list(problem.inputs.values()), self.index(name), tangent,
                                             step_scale=self.step_scale)
-        return tangent, self._jvp[name]
+        # The reference's own tangent where it rounded the seeded one (every move exact): J u is compared
+        # along one direction.
+        used = self._jvp[name].tangent
+        return (tangent if used is None else used), self._jvp[name]
 
 
 def seconds(value: float) -> str:
