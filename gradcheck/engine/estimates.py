@@ -61,19 +61,26 @@ class DifferenceSums:
         elsewhere: two of six passes over the largest arrays here.
         """
         weight = np.abs(dz)
-        self.central[rows] = central = (y_plus - y_minus) @ dz
-        self.plus[rows] = (y_plus - f0) @ dz
-        self.minus[rows] = (f0 - y_minus) @ dz
+        self.central[rows] = central = _dot(y_plus - y_minus, dz)
+        self.plus[rows] = _dot(y_plus - f0, dz)
+        self.minus[rows] = _dot(f0 - y_minus, dz)
         # moved_magnitude, with each |y| taken once: these arrays are the largest here.
         up, down, base = np.abs(y_plus), np.abs(y_minus), np.abs(f0)
-        self.magnitude[rows] = magnitude = ((up + down) * (y_plus != y_minus)) @ weight
+        self.magnitude[rows] = magnitude = _dot((up + down) * (y_plus != y_minus), weight)
         if whole_rows:
             need = ~np.all(np.isfinite(central) & np.isfinite(magnitude), axis=-1)
             self.plus_magnitude[rows] = self.minus_magnitude[rows] = np.inf
             rows, up, down, y_plus, y_minus = (np.asarray(rows)[need], up[need], down[need], y_plus[need],
                                                y_minus[need])
-        self.plus_magnitude[rows] = ((up + base) * (y_plus != f0)) @ weight
-        self.minus_magnitude[rows] = ((down + base) * (y_minus != f0)) @ weight
+        self.plus_magnitude[rows] = _dot((up + base) * (y_plus != f0), weight)
+        self.minus_magnitude[rows] = _dot((down + base) * (y_minus != f0), weight)
+
+
+def _dot(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """a (..., m) @ w (m,) as one matrix-vector product: NumPy's matmul over a 3-D array makes one
+    BLAS call per leading index (32 directions: twice the time)."""
+    a = np.ascontiguousarray(a)
+    return (a.reshape(-1, a.shape[-1]) @ w).reshape(a.shape[:-1])
 
 
 @dataclass(frozen=True)
