@@ -217,10 +217,16 @@ def test_a_wrong_grouping_is_caught_by_the_sample_and_every_element_redone(monke
 
 
 def test_an_output_that_the_probe_step_misses_is_caught_and_the_group_proved_again():
-    """min(x, 0) at x = 0: +step moves nothing, -step moves the output."""
-    x = RNG.normal(size=50)
+    """min(x, 0) at x = 0: +step moves nothing, -step moves the output.
+
+    Its own generator: with the module's, the draw depended on which tests ran before (xdist), and
+    some draws put an element within a step of the kink (x = 1.8e-4), where grouped and one-by-one
+    differences straddle it differently (0 against -3.6e-4 +- 3.8e-4: both cover the truth, 0), and
+    the 1e-13 comparison below is not the point of this test."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
     x[::5] = 0.0
-    dz = RNG.normal(size=50)
+    dz = rng.normal(size=50)
     forward = lambda v: np.minimum(v, 0.0)  # noqa: E731
     grouped = reference_vjp(forward, [x], dz, 0)
     assert any("proved again" in note for note in grouped.notes)
