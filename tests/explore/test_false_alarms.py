@@ -214,3 +214,24 @@ def test_the_middle_look_serves_a_softmax_of_scores_near_1e5():
     assert k_row(1.0).margin > 1e10
     assert not settled(k_row(2.0**-16)) and not settled(k_row(2.0**-32))
     assert k_row(2.0**-24).status is Status.PASS
+
+
+@pytest.mark.parametrize("backward", ["detached_sigmoid", "half_detached_sigmoid"])
+def test_a_wrong_second_order_backward_is_still_found(backward, monkeypatch):
+    # right at order 1, wrong at order 2: a passing first-order row must not settle its second order
+    # (explore keyed both by method and input: it called every point unverifiable and found nothing)
+    pytest.importorskip("torch")
+    from gradcheck.cases import parse_cases
+    from gradcheck.explore.search import explore_case
+
+    monkeypatch.chdir(REPO)
+    wrong = parse_cases(f"name: c\ntorch: tests.fixtures.second_order_torch:{backward}\norder: 2\n"
+                        "inputs: {x: {shape: [5], dist: normal}}\n")[0]
+    found = explore_case(wrong, examples=20, seed=0, max_seconds=30)
+    assert found.finding is not None
+    rows = {r.order: r for r in found.finding.rows if r.method == "torch"}
+    assert rows[1].status is Status.PASS and rows[2].status is Status.FAIL and rows[2].margin > 1e3
+    assert "the first order passes and the second fails" in rows[2].message
+    right = parse_cases("name: c\ntorch: tests.fixtures.second_order_torch:sigmoid\norder: 2\n"
+                        "inputs: {x: {shape: [5], dist: normal}}\n")[0]
+    assert explore_case(right, examples=20, seed=0, max_seconds=30).finding is None
