@@ -268,3 +268,28 @@ def test_a_wrong_second_order_backward_is_still_found(backward, monkeypatch):
     right = parse_cases("name: c\ntorch: tests.fixtures.second_order_torch:sigmoid\norder: 2\n"
                         "inputs: {x: {shape: [5], dist: normal}}\n")[0]
     assert explore_case(right, examples=20, seed=0, max_seconds=30).finding is None
+
+
+def test_a_second_look_shrinks_the_second_orders_steps_too():
+    # sigmoid-order2 at x = (1, 1e5, ..., 1e5), found once a passing first order no longer settled the
+    # second: the tangent's scale there is set by the 1e5s (v[0] = -1.3e4), so the first look's curves
+    # straddle the whole sigmoid at x[0]: the derivative of torch's own VJP came out 2.7e-28 +- 2.7e-28
+    # where H V = dz sigma''(1) v = 2200.6. The second looks' smaller steps now reach the derivative of
+    # the method's own VJP and the engine's directional forward (they reached neither): at 2^-16 it passes.
+    pytest.importorskip("torch")
+    from gradcheck.run.runner import RunOptions, run_case
+
+    case = next(c for c in load_file(REPO / "cases/second_order.yaml") if c.name == "sigmoid-order2")
+    base = shared_forwards(materialize_outputs(case))
+    x = np.full(200, 1e5)
+    x[0] = 1.0
+    problems = problems_at(base, {"x": x})
+    resolved = replace(base[0].case, expect={})
+
+    def second(scale):
+        rows = run_case(resolved, RunOptions(methods=("torch",), step_scale=scale), problems)
+        return next(r for r in rows if r.order == 2)
+    first = second(1.0)
+    assert first.margin > 1e10 and first.want < 1e-27 and first.got == pytest.approx(2200.6073345, rel=1e-9)
+    look = second(SECOND_LOOKS[0])
+    assert look.status is Status.PASS and settled(look) and look.want == pytest.approx(2200.6073345, rel=1e-8)
