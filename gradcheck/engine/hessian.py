@@ -184,16 +184,18 @@ def with_truncation(reference: Reference, truncation: float) -> Reference:
 
 
 def derivative_along(function: Callable, inputs: Mapping[str, np.ndarray],
-                     tangents: Mapping[str, np.ndarray]) -> dict[str, Reference]:
+                     tangents: Mapping[str, np.ndarray], step_scale: float = 1.0) -> dict[str, Reference]:
     """d/dt function(x + tV) at t = 0 for a `function(moved inputs) -> {name: array}` (a method's VJP),
     one Reference per entry of `tangents`, by directional.reference_jvp over the scalar t.
 
     The curve is parametrised as τ -> x + (τ − 1) c V at τ = 1, with c chosen so that the
     directional reference's first step in τ (BASE_STEP) moves x by `step_along`; its derivative
-    in τ is c times the derivative in t.
+    in τ is c times the derivative in t. `step_scale` multiplies that step, as it does the
+    first-order references' (explore's second looks: a curve whose first step straddles a whole
+    sigmoid, at x = 1 among elements of 1e5 that set the step, saw 0 where the slope is 2.2e3).
     """
     names = list(tangents)
-    scale = step_along(inputs, tangents) / BASE_STEP
+    scale = step_along(inputs, tangents) * step_scale / BASE_STEP
     shapes = [np.shape(inputs[name]) for name in names]
 
     def curve(tau):

@@ -84,7 +84,7 @@ class SecondOrder:
             try:
                 along = directional_forward(problem.forward, list(inputs.values()),
                                             [self.tangents.get(name) for name in inputs],
-                                            step_along(inputs, self.tangents))
+                                            step_along(inputs, self.tangents) * self.step_scale)
                 self._truncation = along.truncation
                 self._engine = References(replace(problem, forward=along.forward), self.mode, self.step_scale,
                                           budget=self.budget)
@@ -156,7 +156,7 @@ class SecondOrder:
             return {name: np.zeros(np.shape(moved[name])) if gradients.get(name) is None else gradients[name]
                     for name in self.tangents}
         try:
-            found = derivative_along(vjp_at, dict(self.problem.inputs), self.tangents)
+            found = derivative_along(vjp_at, dict(self.problem.inputs), self.tangents, self.step_scale)
         except Exception as exc:  # noqa: BLE001 - user code
             return f"the derivative of its own VJP along the tangent failed: {_describe(exc)}"
         if not all(np.all(np.isfinite(r.value)) for r in found.values()):

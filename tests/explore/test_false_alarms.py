@@ -214,3 +214,82 @@ def test_the_middle_look_serves_a_softmax_of_scores_near_1e5():
     assert k_row(1.0).margin > 1e10
     assert not settled(k_row(2.0**-16)) and not settled(k_row(2.0**-32))
     assert k_row(2.0**-24).status is Status.PASS
+
+
+def test_expr_order2_at_x_100_is_below_the_rounding_of_phi2_not_a_bug():
+    # the 200-example sweep's last alarm: expr-order2 at x = (0, 0, 100), y = 0. The engine's H V
+    # differentiates phi2 = <dz, F>, F = J_f V = e^100 v_x[2] + ... = -3.6e45, whose rounding (4 ulps) is
+    # 3.2e30: H V at x[1] is exp(0) v_x[1] = 4.65, which at the reference's smallest step there (0.028)
+    # moves phi2 by 0.13, and the reference says 0 +- 0. The row's largest error, 1.8e32, is at x[2],
+    # where H V = 3.6e45 passes: it is not what failed.
+    pytest.importorskip("torch")
+    from gradcheck.cases.problem import stable_seed
+    from gradcheck.compare.second_order import OWN
+    from gradcheck.engine.hessian import seeded_tangent
+    from gradcheck.explore.search import _along, below_resolution, is_bug
+    from gradcheck.run.runner import RunOptions, run_case
+
+    case = next(c for c in load_file(REPO / "cases/second_order.yaml") if c.name == "expr-order2")
+    base = shared_forwards(materialize_outputs(case))
+    problems = problems_at(base, {"x": np.array([0.0, 0.0, 100.0]), "y": np.zeros(3)})
+    rows = run_case(replace(base[0].case, expect={}), RunOptions(methods=("torch",)), problems)
+    second = {r.input: r for r in rows if r.order == 2}
+    assert all(is_bug(r) for r in second.values())  # the check alone calls them real bugs
+    assert all(below_resolution(r, problems) for r in rows if is_bug(r))  # first order and second
+    x = second["x"]
+    v = seeded_tangent(problems[0].inputs["x"], stable_seed("expr-order2", "second order", "x"))
+    assert x.worst_index == (1,) and x.want == 0 and x.got == pytest.approx(v[1], rel=1e-12)
+    assert x.got == pytest.approx(4.6511683748, rel=1e-9) and x.max_abs_err > 1e32
+    assert float(_along(problems[0])) == pytest.approx(-3.635088e45, rel=1e-6)
+    assert second["y"].got == pytest.approx(0.0023993481, rel=1e-7) and second["y"].want == 0
+    # a discrepancy phi2 resolves, at x[2] (step 0.94): 1e31 there moves phi2 by 9e30 > 3.2e30
+    assert not below_resolution(replace(x, worst_index=(2,), got=x.want + 1e31), problems)
+    assert below_resolution(replace(x, worst_index=(2,), got=x.want + 1e30), problems)
+    # a row judged against the derivative of the method's own VJP is never cleared by phi2's rounding
+    assert not below_resolution(replace(x, message=OWN), problems)
+
+
+@pytest.mark.parametrize("backward", ["detached_sigmoid", "half_detached_sigmoid"])
+def test_a_wrong_second_order_backward_is_still_found(backward, monkeypatch):
+    # right at order 1, wrong at order 2: a passing first-order row must not settle its second order
+    # (explore keyed both by method and input: it called every point unverifiable and found nothing)
+    pytest.importorskip("torch")
+    from gradcheck.cases import parse_cases
+    from gradcheck.explore.search import explore_case
+
+    monkeypatch.chdir(REPO)
+    wrong = parse_cases(f"name: c\ntorch: tests.fixtures.second_order_torch:{backward}\norder: 2\n"
+                        "inputs: {x: {shape: [5], dist: normal}}\n")[0]
+    found = explore_case(wrong, examples=20, seed=0, max_seconds=30)
+    assert found.finding is not None
+    rows = {r.order: r for r in found.finding.rows if r.method == "torch"}
+    assert rows[1].status is Status.PASS and rows[2].status is Status.FAIL and rows[2].margin > 1e3
+    assert "the first order passes and the second fails" in rows[2].message
+    right = parse_cases("name: c\ntorch: tests.fixtures.second_order_torch:sigmoid\norder: 2\n"
+                        "inputs: {x: {shape: [5], dist: normal}}\n")[0]
+    assert explore_case(right, examples=20, seed=0, max_seconds=30).finding is None
+
+
+def test_a_second_look_shrinks_the_second_orders_steps_too():
+    # sigmoid-order2 at x = (1, 1e5, ..., 1e5), found once a passing first order no longer settled the
+    # second: the tangent's scale there is set by the 1e5s (v[0] = -1.3e4), so the first look's curves
+    # straddle the whole sigmoid at x[0]: the derivative of torch's own VJP came out 2.7e-28 +- 2.7e-28
+    # where H V = dz sigma''(1) v = 2200.6. The second looks' smaller steps now reach the derivative of
+    # the method's own VJP and the engine's directional forward (they reached neither): at 2^-16 it passes.
+    pytest.importorskip("torch")
+    from gradcheck.run.runner import RunOptions, run_case
+
+    case = next(c for c in load_file(REPO / "cases/second_order.yaml") if c.name == "sigmoid-order2")
+    base = shared_forwards(materialize_outputs(case))
+    x = np.full(200, 1e5)
+    x[0] = 1.0
+    problems = problems_at(base, {"x": x})
+    resolved = replace(base[0].case, expect={})
+
+    def second(scale):
+        rows = run_case(resolved, RunOptions(methods=("torch",), step_scale=scale), problems)
+        return next(r for r in rows if r.order == 2)
+    first = second(1.0)
+    assert first.margin > 1e10 and first.want < 1e-27 and first.got == pytest.approx(2200.6073345, rel=1e-9)
+    look = second(SECOND_LOOKS[0])
+    assert look.status is Status.PASS and settled(look) and look.want == pytest.approx(2200.6073345, rel=1e-8)
