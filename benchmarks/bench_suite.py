@@ -10,7 +10,7 @@ Two suites:
 - the shipped one, cases/: `gradcheck run cases/` serial and with `--jobs 2`, and the
   pytest plugin over the same files, `pytest --gradcheck cases/` serial and with `-n 2`;
 - a generated one of --heavy-cases heavy cases (default 24: conv2d and matmul of moderate
-  size, each checked by numeric, the NumPy VJP and torch; each takes 1-3 s serial on an
+  size, each checked by numeric, the NumPy VJP and torch; each takes about 1 s serial on an
   idle core), `gradcheck run` serial and with `--jobs 2`.
 
 Each measurement is a fresh process (`gradcheck` and `pytest` as a user runs them), timed
