@@ -32,19 +32,19 @@ from gradcheck.cases.problem import (
     call_forward,
     materialize_outputs,
     round_to,
-    stable_seed,
 )
 from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.diagnosis import BUG_MARGIN
 from gradcheck.compare.second_order import ENGINE
-from gradcheck.engine.hessian import directional_forward, seeded_tangent, step_along
+from gradcheck.engine.hessian import directional_forward, step_along
 from gradcheck.engine.reference import reference_vjp
 from gradcheck.engine.stencil import CENTRAL, initial_steps
 from gradcheck.explore.strategies import arrays
 from gradcheck.methods import EXPECT, FORWARD_MODE, NUMERIC
 from gradcheck.ops import OPS
 from gradcheck.run.runner import RunOptions, run_case
+from gradcheck.run.second_order import tangents
 
 SECOND_LOOKS = (2.0**-16, 2.0**-24, 2.0**-32)  # step scales of the looks again at a point that seems to fail
 ROUNDING_ULPS = 4  # phi's rounding, in units of eps |phi|, under which a difference cannot be seen
@@ -204,11 +204,10 @@ def _along(problem: Problem) -> np.ndarray:
     seeded tangents, the same directional forward (with, for central differences, the offset that
     carries F's round-off); NaN where it cannot be had."""
     inputs = dict(problem.inputs)
-    tangents = {name: seeded_tangent(inputs[name], stable_seed(problem.case.name, "second order", name))
-                for name in problem.wrt}
+    moves = tangents(problem)
     try:
-        along = directional_forward(problem.forward, list(inputs.values()), [tangents.get(name) for name in inputs],
-                                    step_along(inputs, tangents))
+        along = directional_forward(problem.forward, list(inputs.values()), [moves.get(name) for name in inputs],
+                                    step_along(inputs, moves))
         return np.asarray(along.forward(*inputs.values()), dtype=np.float64)
     except Exception:  # noqa: BLE001 - user code: no F, no clearance
         return np.full(np.shape(problem.output), np.nan)

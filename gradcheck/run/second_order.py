@@ -45,6 +45,13 @@ def wanted(case_order: int, run_order: int | None) -> bool:
     return (run_order if run_order is not None else case_order) == 2
 
 
+def tangents(problem: Problem) -> dict[str, np.ndarray]:
+    """The seeded tangent V of each input in wrt: one per case and input, so every run (and explore,
+    rebuilding F = J_f V) moves along the same one."""
+    return {name: seeded_tangent(problem.inputs[name], stable_seed(problem.case.name, "second order", name))
+            for name in problem.wrt}
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -60,9 +67,7 @@ class SecondOrder:
                  budget: float = DEFAULT_BUDGET):
         self.problem, self.mode, self.step_scale, self.device = problem, mode, step_scale, device
         self.budget = budget  # auto mode's seconds per input, for the H V reference as for the first order
-        case = problem.case
-        self.tangents = {name: seeded_tangent(problem.inputs[name], stable_seed(case.name, "second order", name))
-                         for name in problem.wrt}
+        self.tangents = tangents(problem)
         self._engine: References | None = None
         self._truncation = 0.0
         self._engine_failure: str | None = None
