@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
@@ -87,8 +88,16 @@ class CallPlan:
     def leaf_names(self) -> tuple[str, ...]:
         return (*self.input_leaves, *self.parameters)
 
+    @cached_property
+    def positional(self) -> bool:
+        """Whether the leaves are the call's positional arguments as they come: no pytree, no `args:`."""
+        return self.case.args is None and self.input_leaves == tuple(
+            spec.name for spec in self.case.inputs if not spec.children)
+
     def arguments(self, leaves: Sequence[Any]) -> tuple[list, dict]:
         """Positional and keyword arguments of the user's call, from the flat leaves."""
+        if self.positional:  # the common plan, called at every perturbed point: no rebuilding
+            return list(leaves), dict(self.case.params)
         by_path = dict(zip(self.input_leaves, leaves))
         inputs = rebuild(self.case.inputs, by_path)
         params = dict(self.case.params)

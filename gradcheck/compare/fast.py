@@ -23,6 +23,7 @@ gradient and the two references, never on which method ran first.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
@@ -54,11 +55,19 @@ def _epsilon(dtype: str) -> float:
     return float(np.finfo(np.dtype(dtype)).eps) if dtype in ("float64", "float32", "float16") else 2.0**-8
 
 
+def exact_dot(a: np.ndarray, u: np.ndarray, chunk: int = 2**16) -> float:
+    """sum_i a_i u_i, each product rounded once and the sum exactly rounded (math.fsum), fed Python floats
+    a chunk at a time: fsum reads a NumPy array element by element, three times slower."""
+    return math.fsum(itertools.chain.from_iterable((a[s:s + chunk] * u[s:s + chunk]).tolist()
+                                                   for s in range(0, len(a), chunk)))
+
+
 def check(got: np.ndarray, reference: Directional, dtype: str) -> Verdict:
     """The analytic gradient `got` against the directional reference."""
     a = flat_real(got)  # a complex gradient pairs with the real-view directions of its input
     count = len(reference.value)
-    along = np.array([math.fsum(a * u) if np.all(np.isfinite(a)) else np.nan for u in reference.directions])
+    finite = bool(np.all(np.isfinite(a)))
+    along = np.array([exact_dot(a, u) if finite else np.nan for u in reference.directions])
     size = np.abs(reference.directions) @ np.abs(a)
     # The stored perturbations' strays enter D(u) through the extrapolation weights.
     strays = float(np.sum(CENTRAL.weights)) * 1.001 * (reference.rounding.astype(np.float64) @ np.abs(a))

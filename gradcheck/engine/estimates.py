@@ -65,13 +65,16 @@ class DifferenceSums:
         self.plus[rows] = _dot(y_plus - f0, dz)
         self.minus[rows] = _dot(f0 - y_minus, dz)
         # moved_magnitude, with each |y| taken once: these arrays are the largest here.
-        up, down, base = np.abs(y_plus), np.abs(y_minus), np.abs(f0)
+        up, down = np.abs(y_plus), np.abs(y_minus)
         self.magnitude[rows] = magnitude = _dot((up + down) * (y_plus != y_minus), weight)
         if whole_rows:
             need = ~np.all(np.isfinite(central) & np.isfinite(magnitude), axis=-1)
             self.plus_magnitude[rows] = self.minus_magnitude[rows] = np.inf
+            if not need.any():
+                return
             rows, up, down, y_plus, y_minus = (np.asarray(rows)[need], up[need], down[need], y_plus[need],
                                                y_minus[need])
+        base = np.abs(f0)
         self.plus_magnitude[rows] = _dot((up + base) * (y_plus != f0), weight)
         self.minus_magnitude[rows] = _dot((down + base) * (y_minus != f0), weight)
 

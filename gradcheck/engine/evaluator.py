@@ -108,12 +108,13 @@ class Evaluator:
         if batch.shape != (len(probe_points), *self.output_shape):
             return
         self.evaluations += 2 * len(probe_points)
-        for row in range(len(probe_points)):
-            alone = self._point(probe_points[row])
-            scale = np.max(np.abs(alone), initial=0.0)
-            if not np.allclose(batch[row], alone, rtol=4 * EPS, atol=4 * EPS * scale, equal_nan=True):
-                return
-        self.batched = True
+        batch = np.asarray(batch, dtype=np.float64).reshape(len(probe_points), -1)
+        alone = np.stack([self._point(point) for point in probe_points]).reshape(len(batch), -1)
+        # np.allclose(batch[row], alone[row], rtol=4 eps, atol=4 eps max|alone[row]|, equal_nan=True), all rows at once
+        scale = np.max(np.abs(alone), axis=1, initial=0.0)[:, None]
+        with np.errstate(invalid="ignore"):
+            close = (np.abs(batch - alone) <= 4 * EPS * (scale + np.abs(alone))) | (batch == alone)
+        self.batched = bool(np.all(close | (np.isnan(batch) & np.isnan(alone))))
 
 
 def _traced(call: Callable):

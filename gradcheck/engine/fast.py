@@ -14,6 +14,7 @@ real view of the gradient, Re sum conj(g) u.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -34,6 +35,7 @@ from gradcheck.engine.stencil import (
 )
 
 DIRECTIONS = 4
+CACHED_SIZE = 2**16  # elements: seeded_directions keeps those of inputs up to this size
 SEED = 20240607
 
 
@@ -54,14 +56,37 @@ class Directional:
         return bool(np.all(np.isfinite(self.value)) and np.all(np.isfinite(self.error)))
 
 
+def seeded_directions(seed: int, count: int, size: int) -> np.ndarray:
+    """(count, size) random signs times magnitudes in [1, 1.5), the same for the same seed; small ones
+    are kept (drawing them costs a small input's check a tenth of its time)."""
+    if size <= CACHED_SIZE:
+        return _cached_directions(seed, count, size)
+    return _draw_directions(seed, count, size)
+
+
+def _draw_directions(seed: int, count: int, size: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(count, size))
+    return signs * (1.0 + 0.5 * rng.random((count, size)))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_directions(seed: int, count: int, size: int) -> np.ndarray:
+    drawn = _draw_directions(seed, count, size)
+    drawn.flags.writeable = False
+    return drawn
+
+
 def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np.ndarray, index: int,
                           *, count: int = DIRECTIONS, seed: int = SEED, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-                          directions: np.ndarray | None = None) -> Directional:
+                          directions: np.ndarray | None = None, output: np.ndarray | None = None) -> Directional:
     """<J^T dz, u_k> for `count` seeded directions u_k of inputs[index], by Richardson differences;
-    or along the given `directions` (K, n) instead (n: the elements of the real view of a complex input)."""
+    or along the given `directions` (K, n) instead (n: the elements of the real view of a complex input).
+    `output`: the forward's output at `inputs`, where the caller has it (only its shape and kind are read)."""
     inputs = [as_float64(a) for a in inputs]
-    with np.errstate(all="ignore"):
-        output = forward(*inputs)
+    if output is None:
+        with np.errstate(all="ignore"):
+            output = forward(*inputs)
     form = complexview.real_form(forward, inputs, index, output)
     if form is not None:  # move the real view (complexview.py)
         forward, inputs, cotangent = form.forward, form.inputs, form.cotangent(cotangent)
@@ -72,9 +97,7 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
     evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
     f0, _ = baseline(evaluate, x, initial_steps(x))
     if directions is None:
-        rng = np.random.default_rng(seed)
-        signs = rng.choice([-1.0, 1.0], size=(count, x.size))
-        directions = signs * (1.0 + 0.5 * rng.random((count, x.size))) * scales(x)
+        directions = seeded_directions(seed, count, x.size) * scales(x)
     flat = x.reshape(-1)
     # Each element moves at most 1.5 BASE_STEP of its scale, well within its radius; the cap says so.
     for t in retry_steps(min(BASE_STEP, largest_multiple(directions, x))):

@@ -53,9 +53,14 @@ def _im2col(xp, geo: Geometry):
     cols[..., n, g, p*Wo + q, (c*kh + i)*kw + j] = xp[..., n, g*Cg + c, p*sh + i*dh, q*sw + j*dw].
     """
     (kh, kw), (dh, dw), (sh, sw), (ho, wo) = geo.kernel, geo.dilation, geo.strides, geo.out
-    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
-    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(-2, -1))
-    win = win[..., ::sh, ::sw, ::dh, ::dw][..., :ho, :wo, :, :]
+    # win[..., p, q, i, j] = xp[..., p*sh + i*dh, q*sw + j*dw], a strided view (what sliding_window_view
+    # and slicing give, at a tenth of their cost: the differences call the forward at many points).
+    if (ho - 1) * sh + (kh - 1) * dh >= xp.shape[-2] or (wo - 1) * sw + (kw - 1) * dw >= xp.shape[-1]:
+        raise ValueError(f"conv2d: the windows run past the padded input {xp.shape[-2:]}")  # never, by geometry
+    step_h, step_w = xp.strides[-2:]
+    win = np.lib.stride_tricks.as_strided(
+        xp, xp.shape[:-2] + (ho, wo, kh, kw), xp.strides[:-2] + (step_h * sh, step_w * sw, step_h * dh, step_w * dw),
+        writeable=False)
     # win: (*B1, N, C, Ho, Wo, kh, kw) -> (*B1, N, G, Cg, Ho, Wo, kh, kw) -> (*B1, N, G, Ho, Wo, Cg, kh, kw)
     g, cg = geo.groups, xp.shape[-3] // geo.groups
     win = win.reshape(xp.shape[:-3] + (g, cg, ho, wo, kh, kw))

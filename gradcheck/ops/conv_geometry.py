@@ -11,6 +11,7 @@ block b sees only input block b: w has shape (O, C / g, kh, kw).
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass
 
@@ -151,7 +152,20 @@ def geometry(x_shape, w_shape, stride=1, padding="valid", dilation=1, groups=1) 
     """Check x (..., [N,] C, H, W) against w (..., O, C / groups, kh, kw) and resolve the pads.
 
     x of rank 3 is one unbatched image; extra leading axes beyond N (rank > 4) are batch axes.
+    Resolved once per shapes and parameters: the differences call the forward at many points.
     """
+    try:
+        return _known_geometry(tuple(x_shape), tuple(w_shape), stride, padding, dilation, groups)
+    except TypeError:  # an unhashable parameter (a list read from YAML): resolved each call
+        return _resolve(tuple(x_shape), tuple(w_shape), stride, padding, dilation, groups)
+
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _known_geometry(x_shape, w_shape, stride, padding, dilation, groups) -> Geometry:
+    return _resolve(x_shape, w_shape, stride, padding, dilation, groups)
+
+
+def _resolve(x_shape, w_shape, stride, padding, dilation, groups) -> Geometry:
     if len(x_shape) < 3:
         raise ValueError(f"conv2d: x must be (C, H, W) or (..., N, C, H, W), got shape {x_shape}")
     if len(w_shape) < 4:

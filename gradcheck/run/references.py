@@ -73,7 +73,8 @@ class References:
                 phase.announce(f"the directional (fast-mode) reference for input {name}")
                 try:
                     self.directional[name] = directional_reference(
-                        problem.forward, list(problem.inputs.values()), problem.cotangent, self.index(name))
+                        problem.forward, list(problem.inputs.values()), problem.cotangent, self.index(name),
+                        output=problem.output)
                 except Exception as exc:  # noqa: BLE001 - user code: this input's rows say why
                     self._failed[name] = _failure(name, exc)
             else:
@@ -137,7 +138,7 @@ class References:
         """phi's derivative along one given direction of `name` (flat, n)."""
         problem = self.problem
         return directional_reference(problem.forward, list(problem.inputs.values()), problem.cotangent,
-                                     self.index(name), directions=direction[None])
+                                     self.index(name), directions=direction[None], output=problem.output)
 
     def computed_full(self, name: str) -> Reference | None:
         """The full reference of `name` if it has been computed, without computing it."""

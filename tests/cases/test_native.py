@@ -143,3 +143,19 @@ def test_new_keys_give_errors_naming_the_line(text, fragment):
 def test_an_input_may_be_named_like_an_expr_function_outside_expr():
     case = one("name: m\ntorch: torch:add\ninputs: {mean: [1.0], sum: [2.0]}\n")
     assert case.wrt == ("mean", "sum")
+
+
+def test_call_plans_pass_plain_leaves_straight_through_and_rebuild_the_rest():
+    """Plain inputs in file order are the call's positional arguments as they come; a pytree or an
+    `args:` order is rebuilt at every call."""
+    from gradcheck.cases.native import CallPlan
+
+    plain = one("name: t\nfunction: numpy:add\nparams: {dtype: float64}\ninputs: {x: [1.0], y: [2.0]}\n")
+    plan = CallPlan(plain, ("x", "y"))
+    assert plan.positional and plan.arguments([1, 2]) == ([1, 2], {"dtype": "float64"})
+    reordered = one("name: t\nfunction: numpy:add\nargs: [y, x]\ninputs: {x: [1.0], y: [2.0]}\n")
+    assert not CallPlan(reordered, ("x", "y")).positional
+    assert CallPlan(reordered, ("x", "y")).arguments([1, 2]) == ([2, 1], {})
+    tree = one("name: t\nfunction: numpy:add\ninputs: {p: {w: [1.0]}, x: [2.0]}\n")
+    assert not CallPlan(tree, ("p.w", "x")).positional
+    assert CallPlan(tree, ("p.w", "x")).arguments([1, 2]) == ([{"w": 1}, 2], {})

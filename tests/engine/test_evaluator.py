@@ -40,3 +40,32 @@ def test_a_forward_with_small_temporaries_gets_many_points_per_call():
     reference = reference_vjp(forward, [x], dz, 0)
     assert reference.batched
     assert max(int(np.prod(shape)) for shape in calls) > 16
+
+
+def probe(forward, x):
+    """The batching decision for `forward` at x, on x and two points beside it."""
+    evaluate = evaluator.Evaluator(forward, [x], 0, np.shape(forward(x)), evaluator.DEFAULT_MEMORY_BYTES)
+    evaluate.decide_batching(np.stack([x + 1e-3, x, x - 1e-3]))
+    return evaluate
+
+
+def test_batched_calls_equal_to_separate_ones_up_to_nan_and_inf_are_trusted():
+    """log(x) at x = (0, -1, 2): -inf and NaN in the same places batched and alone count as equal."""
+    x = np.array([0.0, -1.0, 2.0])
+    with np.errstate(all="ignore"):
+        assert probe(lambda v: np.log(np.maximum(v, 0.0)) + np.sqrt(v - 2 * (v < 0)), x).batched is True
+
+
+def test_batched_calls_off_by_more_than_their_allowance_are_not_trusted():
+    """A forward that adds 16 ulps of its output when called on a batch (the allowance is 4 eps times the
+    element plus 4 eps times the largest, at most 8 ulps): separate calls must be used, and the
+    evaluations spent on the proof are counted. One ulp is within it."""
+    x = np.array([1.0, 2.0, 3.0])
+
+    def forward(v):
+        out = np.exp(v)
+        return out * (1 + 16 * np.finfo(float).eps) if v.ndim > 1 else out
+
+    evaluate = probe(forward, x)
+    assert evaluate.batched is False and evaluate.evaluations == 6
+    assert probe(lambda v: np.exp(v) * (1 + np.finfo(float).eps) ** (v.ndim > 1), x).batched is True
