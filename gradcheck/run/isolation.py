@@ -30,9 +30,11 @@ Threads: several workers share the CPUs out for NumPy's BLAS, which computes
 the finite-difference reference (threads_per_worker: 2 workers on 2 CPUs, one
 BLAS thread each, through OPENBLAS_NUM_THREADS, unless the user set it); two
 workers of two BLAS threads each on two cores made each other wait. A lone
-worker keeps the libraries' own threading. torch and TensorFlow keep theirs:
-their thread count moves the last bits of some gradients (layer_norm,
-batch_norm), and the JSON of `--jobs 2` must be the serial one, byte for byte.
+worker keeps the libraries' own threading. torch computes with one thread in
+every worker, lone or not (one_torch_thread): its thread count moves the last
+bits of some gradients (layer_norm, batch_norm), and the JSON of `--jobs 2` must
+be the serial one, byte for byte; TensorFlow keeps its own pools (they do not
+wait on each other).
 
 Messages from a worker:  ("ready",) once started, ("phase", text) as a case
 goes on, ("rows", comparisons) when it is done.
@@ -113,6 +115,7 @@ def serve(connection: Connection, surroundings: dict | Sequence[str] = ()) -> No
         os.environ.update(surroundings["environ"])
     if surroundings.get("threads") is not None:
         _limit_threads(surroundings["threads"])
+    one_torch_thread()
     connection.send(("ready",))
     with phase.listening(lambda text: connection.send(("phase", text))):
         while True:
@@ -135,7 +138,8 @@ def surroundings(threads: int | None = None) -> dict:
 # ---------------------------------------------------------------- threads
 
 # NumPy's BLAS only: torch's and TensorFlow's thread counts move the last bits of their
-# layer_norm and batch_norm gradients, and the reports must not depend on --jobs.
+# layer_norm and batch_norm gradients, and the reports must not depend on --jobs (torch: one
+# thread in every worker, one_torch_thread).
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS",)
 
 
@@ -162,6 +166,18 @@ def _limit_threads(threads: int) -> None:
     """In a worker: the thread variables, for what it loads (the user's own settings win)."""
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
+
+
+def one_torch_thread() -> None:
+    """torch's intra-op pool at one thread in every worker, lone or one of several, unless the user set
+    OMP_NUM_THREADS: its count then never depends on --jobs (it moves the last bits of layer_norm and
+    batch_norm gradients), and workers' OpenMP pools do not wait on each other. Two workers of two
+    OpenMP threads on two cores: a 2 x 3 x 4 x 4 batch_norm took 22 ms a call, 11 us with one thread.
+    torch is there if the run's cases need it (preload); a gradient's own cost is the framework's call,
+    the finite-difference reference's is NumPy's BLAS (threads_per_worker)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and "OMP_NUM_THREADS" not in os.environ and hasattr(torch, "set_num_threads"):
+        torch.set_num_threads(1)
 
 
 # ---------------------------------------------------------------- starting workers

@@ -85,3 +85,20 @@ def test_the_fork_server_imports_tensorflow_as_gradcheck_does(monkeypatch):
     isolation.preload(["torch", "tensorflow", "jax"])
     assert asked == [isolation.__name__, "torch", "gradcheck.backends.tensorflow_preload", "jax"]
     assert importlib.util.find_spec("gradcheck.backends.tensorflow_preload") is not None
+
+
+def test_a_worker_computes_withone_torch_thread_unless_the_user_set_openmp(monkeypatch):
+    """torch's pool at one thread in every worker, whatever --jobs (the reports may not depend on it,
+    and two workers' OpenMP pools on two cores wait on each other); OMP_NUM_THREADS wins."""
+    torch = pytest.importorskip("torch")
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        isolation.one_torch_thread()
+        assert torch.get_num_threads() == 2
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        isolation.one_torch_thread()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(saved)
