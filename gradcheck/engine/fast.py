@@ -24,7 +24,7 @@ from gradcheck.dtypes import as_float64
 from gradcheck.engine import complexview
 from gradcheck.engine.differences import directional_sums
 from gradcheck.engine.estimates import estimate, quotients
-from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, baseline
+from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, probed_baseline
 from gradcheck.engine.stencil import (
     BASE_STEP,
     CENTRAL,
@@ -95,7 +95,7 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
     output_shape = np.shape(output)
     dz = np.asarray(cotangent, dtype=np.float64).reshape(-1)
     evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
-    f0, _ = baseline(evaluate, x, initial_steps(x))
+    f0 = probed_baseline(evaluate, x, initial_steps(x))
     if directions is None:
         directions = seeded_directions(seed, count, x.size) * scales(x)
     flat = x.reshape(-1)

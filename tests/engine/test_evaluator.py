@@ -69,3 +69,20 @@ def test_batched_calls_off_by_more_than_their_allowance_are_not_trusted():
     evaluate = probe(forward, x)
     assert evaluate.batched is False and evaluate.evaluations == 6
     assert probe(lambda v: np.exp(v) * (1 + np.finfo(float).eps) ** (v.ndim > 1), x).batched is True
+
+
+def test_the_probed_baseline_is_f_at_x_from_the_probe_with_three_evaluations_fewer():
+    """Fast mode's f(x): the batching probe's middle row (batched where batching is trusted, else the
+    separate call's), the same bits as `baseline`'s, three evaluations fewer; a forward that cannot be
+    batched (a sum over every axis) gets it from a call of its own, two fewer."""
+    x = RNG.normal(size=(4, 5))
+    steps = np.full(x.size, 1e-3)
+    for forward, batched in ((np.tanh, True), (lambda v: np.array([np.sum(v**2)]), False)):
+        fresh = [evaluator.Evaluator(forward, [x], 0, np.shape(forward(x)), evaluator.DEFAULT_MEMORY_BYTES)
+                 for _ in range(2)]
+        f0, _ = evaluator.baseline(fresh[0], x, steps)
+        probed = evaluator.probed_baseline(fresh[1], x, steps)
+        assert fresh[1].batched is batched and np.array_equal(probed, f0)
+        assert np.array_equal(probed, np.ravel(forward(x)))
+        # batched: 6 probe evaluations, then baseline's x, x, x; unbatched: x three times against once
+        assert fresh[0].evaluations - fresh[1].evaluations == (3 if batched else 2)
