@@ -91,6 +91,12 @@ class SecondOrder:
                                             [self.tangents.get(name) for name in inputs],
                                             step_along(inputs, self.tangents) * self.step_scale)
                 self._truncation = along.truncation
+                if not np.isfinite(along.truncation):
+                    # F by central differences, with no finite truncation: it overflowed, or is 0 where its
+                    # second level is not (expr-order2 at x = (0, 0, -1e6), y = 0: exp(x[1] + s v) at a step
+                    # of 2000). Its differences, however smooth, are not H V: no reference here.
+                    raise ValueError("the directional forward F = J_f V did not settle at the step along the "
+                                     "tangent (its truncation is not finite: an overflow or a saturation there)")
                 self._engine = References(replace(problem, forward=along.forward), self.mode, self.step_scale,
                                           budget=self.budget)
             except Exception as exc:  # noqa: BLE001 - user code: the rows say why
