@@ -27,18 +27,17 @@ def _second(case, methods, scale):
 
 
 def test_tanh_order2_beside_1e6_is_settled_by_the_second_look():
-    # First look: the step along V is set by the 1e6s, and the engine's H V at x = 1 (slope -1143.26 there,
-    # 4281.72 at x[53] = 1) saw a saturated tanh: 0 +- 0, a "real bug" 4.3e13 times the allowance away for
-    # every framework. At 2^-16 the H V is resolved, but the derivative of jax's own VJP at x = 8.66, whose
+    # First look: the step along V is set by the 1e6s, and the engine's H V at x = 1 (4281.72 at x[53] = 1)
+    # saw a saturated tanh: 0 +- 0, a "real bug" 4.3e13 times the allowance away for every framework (its F
+    # had a relative truncation of 0.23: no H V reference now, run/second_order.py). At 2^-16 the H V is resolved, but the derivative of jax's own VJP at x = 8.66, whose
     # rounding (eps |dz| where the value is 1.2e-7 |dz|) swamps its differences there, did not converge
     # (5.351326e-4 +- 2.4e-8 where H V = 5.350994e-4), nor at 2^-24 or 2^-32: no look settled jax's row.
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     case = next(c for c in load_file(REPO / "cases/second_order.yaml") if c.name == "tanh-order2")
     first = _second(case, ("torch", "jax"), 1.0)
-    for row in first.values():
-        assert is_bug(row) and row.worst_index == (53,) and row.want == 0
-        assert row.got == pytest.approx(4281.719701004475, rel=1e-12)
+    for row in first.values():  # F = J_f V at the first look's step (relative truncation 0.23) is refused now
+        assert not is_bug(row) and "relative truncation 0.23" in row.message
     look = _second(case, ("torch", "jax"), SECOND_LOOKS[0])
     assert all(settled(row) for row in look.values())
     jax = look["jax"]
@@ -55,8 +54,8 @@ def test_a_wrong_second_order_backward_beside_1e6_is_a_bug_at_every_look(backwar
     case = parse_cases(f"name: c\ntorch: tests.fixtures.second_order_torch:{backward}\norder: 2\n"
                        "inputs: {x: {shape: [64], dist: normal}}\n")[0]
     rows = [_second(case, None, scale)["torch"] for scale in (1.0, *SECOND_LOOKS)]
-    assert is_bug(rows[0]) and not any(settled(row) for row in rows)
-    assert all(row.status is Status.FAIL and row.margin > 1e6 for row in rows)
+    assert any(is_bug(row) for row in rows[1:]) and not any(settled(row) for row in rows)
+    assert all(row.status is Status.FAIL and row.margin > 1e3 for row in rows)
     right = parse_cases("name: c\ntorch: tests.fixtures.second_order_torch:sigmoid\norder: 2\n"
                         "inputs: {x: {shape: [64], dist: normal}}\n")[0]
     assert settled(_second(right, None, SECOND_LOOKS[0])["torch"])

@@ -14,7 +14,7 @@ from gradcheck.explore.search import is_bug, problems_at, shared_forwards
 from gradcheck.run.runner import RunOptions, run_case
 
 REPO = Path(__file__).resolve().parents[2]
-FAILED = "the directional forward F = J_f V did not settle"
+FAILED = "the directional forward F = J_f V did not converge"
 
 
 def _second(case, point):
@@ -36,6 +36,17 @@ def test_expr_order2_beside_minus_1e6_has_no_engine_reference_and_passes_against
     assert rows["x"].got == pytest.approx(46511.68374839122, rel=1e-12)
     assert rows["x"].want == pytest.approx(46511.68374839122, rel=1e-4)  # the derivative of its own VJP
     assert rows["y"].got == pytest.approx(-0.0020677642105, rel=1e-9)
+
+
+def test_expr_order2_beside_minus_562341_has_no_engine_reference_either():
+    # the sweep's next shrunk point: the step along V moves x[1] by 200, F's relative truncation is 64 (finite),
+    # and H V at y[2] came out 0 +- 0 where got = 2 tanh(x[2]) v_y[2] = 0.00233: a "real bug" 2.3e7 times over
+    pytest.importorskip("torch")
+    case = next(c for c in load_file(REPO / "cases/second_order.yaml") if c.name == "expr-order2")
+    rows = _second(case, {"x": np.array([0.0, 0.0, -562341.3251903491]), "y": np.zeros(3)})
+    for row in rows.values():
+        assert row.status is Status.PASS and not is_bug(row) and FAILED in row.message
+        assert "relative truncation 64" in row.message
 
 
 def test_a_detached_backward_beside_minus_1e6_still_fails_against_its_own_vjp():
