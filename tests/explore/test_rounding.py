@@ -85,3 +85,23 @@ def test_the_jvp_steps_are_the_references_own():
     assert np.array_equal(reference_jvp(np.sin, [x], 0, u).tangent, used)
     assert tangent_parts(np.ones(4), np.ones(4)) == [(None, pytest.approx(np.ones(4)), 2.0**-4)]
     assert CENTRAL.shrink[-1] == 0.125
+
+
+def test_a_first_order_row_is_judged_by_its_worst_element_not_its_largest_error():
+    # the sweep's last alarm: expr-order2 at x = (0, 100, -1e6), y = 0. At x[0] got 1 (e^0), the reference
+    # 0 +- 0: its step there (260: x's scale floor is a tenth of the mean 3.3e5) moves phi = e^100 = 2.69e43 by
+    # 260, under its rounding of 2.39e28. The row's largest error, 1.29e32, is at x[1], where the gradient
+    # e^100 passes: taken as the discrepancy, it was "resolved" and the row a bug.
+    pytest.importorskip("torch")
+    from gradcheck.engine.stencil import initial_steps
+
+    case = next(c for c in load_file(REPO / "cases/second_order.yaml") if c.name == "expr-order2")
+    point = {"x": np.array([0.0, 100.0, -1e6]), "y": np.zeros(3)}
+    rows, problems = _rows(case, point, ("torch",))
+    x = next(r for r in rows if r.input == "x" and r.order == 1)
+    assert is_bug(x) and x.worst_index == (0,) and x.got == 1 and x.want == 0 and x.max_abs_err > 1e32
+    assert below_resolution(x, problems)
+    step = initial_steps(point["x"])[0] * CENTRAL.shrink[-1]
+    assert 200 < step < 400
+    assert not below_resolution(replace(x, got=1e27), problems)  # 1e27 x 260 > 2.39e28: resolved, a bug
+    assert below_resolution(replace(x, got=1e25), problems)
