@@ -86,10 +86,21 @@ def _jax_call(native, cached, arrays, batched: int | None):
 
     with x64_enabled(), jax.default_device(jax.devices("cpu")[0]):
         forward = _forward(native, cached, jax)
+        if batched is None:
+            return map_outputs(lambda t: np.asarray(t), forward(*[jax.numpy.asarray(a) for a in arrays]))
+        # Eager JAX compiles every primitive for each new shape it meets, and under vmap every batch size
+        # is a new shape: ~0.1 s per primitive, 0.8-1.7 s per call of a small MLP with a custom_vjp, at
+        # each of the ever-different batch sizes of a reference (mlp-params-pytree: ~20 s a point). The
+        # batch is padded to a power of two (with copies of its first point) and cut back after: a handful
+        # of shapes, each compiled once.
+        count = len(arrays[batched])
+        padded = 1 << max(0, (count - 1).bit_length())
+        if padded != count:
+            arrays = list(arrays)
+            first = arrays[batched][:1]
+            arrays[batched] = np.concatenate([arrays[batched], np.repeat(first, padded - count, axis=0)])
         values = [jax.numpy.asarray(a) for a in arrays]
-        if batched is not None:
-            forward = jax.vmap(forward, in_axes=tuple(0 if i == batched else None for i in range(len(values))))
-        output = forward(*values)
-        return map_outputs(lambda t: np.asarray(t), output)
+        forward = jax.vmap(forward, in_axes=tuple(0 if i == batched else None for i in range(len(values))))
+        return map_outputs(lambda t: np.asarray(t)[:count], forward(*values))
 
 

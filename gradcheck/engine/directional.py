@@ -145,20 +145,14 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
     evaluate = Evaluator(forward, inputs, index, f0.shape, DEFAULT_MEMORY_BYTES)
     evaluate.batched = False  # a handful of points: not worth proving a batched call
     x = inputs[index]
-    groups = scale_groups(x)
-    if len(groups) == 1:
-        first = _power_of_two(step_scale * _first_step(x, tangent))
-        tangent = representable(x, tangent, first)
+    parts = tangent_parts(x, tangent, step_scale)
+    if len(parts) == 1 and parts[0][0] is None:
+        _, part, first = parts[0]
+        tangent = representable(x, part, first)
         best = _along(evaluate, x, tangent, f0.reshape(-1), first)
     else:
-        size, flat, best, used = scales(x), tangent.reshape(-1), None, np.zeros(tangent.size)
-        for group in groups:
-            part = np.zeros_like(flat)
-            part[group] = flat[group]
-            if not np.any(part):
-                continue
-            part = part.reshape(tangent.shape)
-            first = _power_of_two(step_scale * _first_step(x, part, typical=float(np.mean(size[group]))))
+        best, used = None, np.zeros(tangent.size)
+        for group, part, first in parts:
             part = representable(x, part, first)
             used[group] = part.reshape(-1)[group]
             found = _along(evaluate, x, part, f0.reshape(-1), first)
@@ -172,6 +166,28 @@ def reference_jvp(forward: Callable, inputs: Sequence[np.ndarray], index: int,
                      lower=best.lower.reshape(shape), upper=best.upper.reshape(shape), kinks=int(best.kink.sum()),
                      evaluations=evaluations, batched=False, method="central differences along a tangent",
                      tangent=tangent)
+
+
+def tangent_parts(x: np.ndarray, tangent: np.ndarray,
+                  step_scale: float = 1.0) -> list[tuple[np.ndarray | None, np.ndarray, float]]:
+    """The parts of `tangent` that reference_jvp differences along, each with its first (largest) step h
+    (a power of two; the stencil's steps are h times CENTRAL.shrink): (flat indices of the part's
+    elements, the part, h). One part, (None, the whole tangent, h), for an input of one size; else one
+    per scale group that the tangent moves (none for a tangent of zeros)."""
+    tangent = np.asarray(tangent, dtype=np.float64)
+    groups = scale_groups(x)
+    if len(groups) == 1:
+        return [(None, tangent, _power_of_two(step_scale * _first_step(x, tangent)))]
+    size, flat, parts = scales(x), tangent.reshape(-1), []
+    for group in groups:
+        part = np.zeros_like(flat)
+        part[group] = flat[group]
+        if not np.any(part):
+            continue
+        part = part.reshape(tangent.shape)
+        first = _first_step(x, part, typical=float(np.mean(size[group])))
+        parts.append((group, part, _power_of_two(step_scale * first)))
+    return parts
 
 
 def _power_of_two(h: float) -> float:

@@ -56,13 +56,26 @@ import numpy as np
 
 from gradcheck.engine.directional import reference_jvp
 from gradcheck.engine.estimates import Reference
-from gradcheck.engine.stencil import BASE_STEP, CENTRAL, largest_multiple, scales
+from gradcheck.engine.stencil import (
+    BASE_STEP,
+    CENTRAL,
+    CONVERGED,
+    EPS,
+    RETRIES,
+    RETRY_SHRINK,
+    ROUNDOFF_FACTOR,
+    largest_multiple,
+    scales,
+    unmoved,
+)
 
 # Signed weights of the Richardson diagonal: R[L-1][L-1] = Σ_l BEST[l] D_l, R[L-2][L-2] likewise.
 _DIAGONAL = CENTRAL.extrapolate(np.eye(CENTRAL.levels))
 BEST, SECOND = _DIAGONAL[:, -1], _DIAGONAL[:, -2]
 SIGMA = 1e-20  # the complex step along V (V is scaled to the inputs, so this is relative)
 AGREE = 1e-6  # the complex step replaces the central differences where they agree this closely
+NOISE_POINTS = 8  # curve_noise: points of the curve at which its rounding is measured (two sixth differences)
+AGREE_ERRORS = 4.0  # derivative_along: a larger step's estimate agrees within this many times both errors
 
 
 def seeded_tangent(x: np.ndarray, seed: int) -> np.ndarray:
@@ -183,6 +196,47 @@ def with_truncation(reference: Reference, truncation: float) -> Reference:
     return replace(reference, error=reference.error + truncation * np.abs(reference.value))
 
 
+def curve_noise(curve: Callable) -> np.ndarray:
+    """Per element of a curve τ -> c(τ) (a method's VJP along V), the size of its rounding near τ = 1.
+
+    c is probed at NOISE_POINTS points about a spacing δ apart (jittered, seeded: on an even lattice a
+    rounded linear c climbs in equal steps of whole ulps, and its differences vanish); each window of
+    seven gives a sixth divided difference, over what it makes of unit noise (the root sum of its
+    squared weights), and the largest is the noise. A smooth c's sixth divided difference is its sixth
+    derivative, nothing beside its rounding at the stencil's smallest steps, where δ starts (2^-15 in τ);
+    an element that did not move at all there (its inputs moved under its rounding's resolution) is
+    probed again RETRY_SHRINK times wider, up to the first step's smallest level. An element that moves
+    at none of them is constant there: no noise. Not finite: 0 (a domain edge, the stencil's own).
+
+    The round-off model of the differences (4 ulps of what they subtract) assumes the curve's rounding
+    is that of its value. A VJP's is not: tanh's, dz (1 - y^2), rounds to eps |dz| where its value is
+    4 e^-2x |dz| (jax's (1 + y)(1 - y) alike). tanh-order2 at x = 8.66 (v = 4328) beside 1e6s that set
+    the step: at explore's look 2^-24 the derivative of (1 + y)(1 - y) along V came out -1.02897e-3
+    +- 2.8e-10 where it is -1.041521e-3, a "real bug" 26000 times the allowance away; with the noise
+    (6.9e-17) it is -1.0415358e-3 +- 1.2e-7. (At x = 10, torch's VJP at that look is constant over the
+    smallest spacing, 1.8e-10 a step in x, and moves by whole ulps at the widest: noise 7.2e-17.)"""
+    jitter = np.random.default_rng(0).uniform(-0.4, 0.4, NOISE_POINTS)
+    offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2 + jitter
+    noise, found = None, None
+    for attempt in range(RETRIES, -1, -1):
+        taus = 1.0 + BASE_STEP * CENTRAL.shrink[-1] / RETRY_SHRINK**attempt * offsets
+        with np.errstate(all="ignore"):
+            values = np.stack([curve(tau) for tau in taus])
+            here = np.zeros(values.shape[1:])
+            for start in range(NOISE_POINTS - 6):
+                window = taus[start:start + 7]
+                weights = np.array([1.0 / np.prod([a - b for b in window if b != a]) for a in window])
+                here = np.maximum(here, np.abs(weights @ values[start:start + 7]) / np.sqrt(np.sum(weights**2)))
+        moved = np.ptp(values, axis=0) > 0
+        if noise is None:
+            noise, found = np.zeros(here.shape), np.zeros(here.shape, dtype=bool)
+        take = moved & ~found
+        noise[take], found = here[take], found | moved
+        if np.all(found):
+            break
+    return np.where(np.isfinite(noise), noise, 0.0)
+
+
 def derivative_along(function: Callable, inputs: Mapping[str, np.ndarray],
                      tangents: Mapping[str, np.ndarray], step_scale: float = 1.0) -> dict[str, Reference]:
     """d/dt function(x + tV) at t = 0 for a `function(moved inputs) -> {name: array}` (a method's VJP),
@@ -193,20 +247,66 @@ def derivative_along(function: Callable, inputs: Mapping[str, np.ndarray],
     in τ is c times the derivative in t. `step_scale` multiplies that step, as it does the
     first-order references' (explore's second looks: a curve whose first step straddles a whole
     sigmoid, at x = 1 among elements of 1e5 that set the step, saw 0 where the slope is 2.2e3).
+
+    Below step_scale 1 (explore's looks, whose steps are far under the elements' own sizes) two
+    things change, as the VJP's rounding, not its curvature, then limits the differences:
+
+    - the curve's rounding is measured (curve_noise) and the curve offset by a constant whose 4
+      ulps are that rounding, as directional_forward does for F: the round-off model then sees it at
+      every step, and the error is at least the noise over the widest step;
+    - one step along V serves every element, but elements need different ones (the step is set by
+      the largest moves): each element whose estimate has not converged (error above CONVERGED of
+      its own value) is retried at steps RETRY_SHRINK and RETRY_SHRINK^2 times larger (never above
+      step_scale 1), and takes the larger step's estimate where it claims a smaller error and agrees
+      with its own (within AGREE_ERRORS times their errors together: an aliased estimate at the larger
+      step, 0 where the slope is 2.2e3, does not).
+
+    tanh-order2 at x = (0 (x51), 1, ..., 1e6, 1e6, 100, 8.66), jax's VJP, element 8.66 (v = 4328,
+    H V = 5.350994e-4): at 2^-16 its estimate was 5.351326e-4 +- 2.4e-8, at 2^-24 5.12e-4 +- 1.5e-5,
+    at 2^-32 garbage, while the engine's H V at x = 1 needs those looks (0 +- 0 at the first); 2^-12
+    gives 5.351009e-4 +- 3.2e-10, and the look at 2^-16 passes.
     """
     names = list(tangents)
-    scale = step_along(inputs, tangents) * step_scale / BASE_STEP
     shapes = [np.shape(inputs[name]) for name in names]
 
-    def curve(tau):
-        t = (float(tau) - 1.0) * scale
-        moved = {name: (value + t * tangents[name] if name in tangents else value) for name, value in inputs.items()}
-        values = function(moved)
-        return np.concatenate([np.asarray(values[name], dtype=np.float64).reshape(-1) for name in names])
+    def curve_derivative(scale_of_step: float) -> Reference:
+        scale = step_along(inputs, tangents) * scale_of_step / BASE_STEP
 
-    found = reference_jvp(curve, [np.array(1.0)], 0, np.array(1.0))
-    value, error = found.value / scale, found.error / scale
-    lower, upper = found.lower / scale, found.upper / scale
+        def curve(tau):
+            calls["curve"] += 1
+            t = (float(tau) - 1.0) * scale
+            moved = {name: (value + t * tangents[name] if name in tangents else value)
+                     for name, value in inputs.items()}
+            values = function(moved)
+            return np.concatenate([np.asarray(values[name], dtype=np.float64).reshape(-1) for name in names])
+
+        calls = {"curve": 0}
+        noise = curve_noise(curve) if scale_of_step < 1 else np.zeros(0)
+        probes = calls["curve"]  # (the reference counts its own evaluations)
+        offset = noise / (ROUNDOFF_FACTOR * EPS) if noise.size else 0.0
+        found = reference_jvp(lambda tau: curve(tau) + offset, [np.array(1.0)], 0, np.array(1.0))
+        # nothing is known below the noise at the widest step
+        error = np.maximum(found.error, noise / BASE_STEP) if noise.size else found.error
+        return replace(found, value=found.value / scale, error=error / scale, lower=found.lower / scale,
+                       upper=found.upper / scale, evaluations=found.evaluations + probes)
+
+    found = curve_derivative(step_scale)
+    value, error, lower, upper = (np.array(a, dtype=np.float64) for a in (found.value, found.error, found.lower,
+                                                                             found.upper))
+    evaluations, larger = found.evaluations, step_scale
+    for _ in range(RETRIES):
+        pending = ~(error <= CONVERGED * np.abs(value)) & (lower == upper)
+        if larger >= 1.0 or not np.any(pending):
+            break
+        larger = min(1.0, larger * RETRY_SHRINK)
+        other = curve_derivative(larger)
+        evaluations += other.evaluations
+        with np.errstate(all="ignore"):
+            take = (pending & np.isfinite(other.value) & (other.error < error) & (other.lower == other.upper)
+                    & ~unmoved(other.value, other.error)
+                    & (np.abs(other.value - value) <= AGREE_ERRORS * (error + other.error)))
+        value, error = np.where(take, other.value, value), np.where(take, other.error, error)
+        lower, upper = np.where(take, other.lower, lower), np.where(take, other.upper, upper)
     out, start = {}, 0
     for name, shape in zip(names, shapes):
         stop = start + int(np.prod(shape, dtype=np.int64))
@@ -214,7 +314,7 @@ def derivative_along(function: Callable, inputs: Mapping[str, np.ndarray],
         out[name] = Reference(value=value[part].reshape(shape), error=error[part].reshape(shape),
                               lower=lower[part].reshape(shape), upper=upper[part].reshape(shape),
                               kinks=int(np.count_nonzero(lower[part] != upper[part])),
-                              evaluations=found.evaluations, batched=False,
+                              evaluations=evaluations, batched=False,
                               method="central differences of the method's own VJP along the tangent")
         start = stop
     return out

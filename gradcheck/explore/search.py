@@ -36,21 +36,13 @@ from gradcheck.cases.problem import (
 from gradcheck.cases.schema import Case, InputSpec
 from gradcheck.compare.comparison import Comparison, Status
 from gradcheck.compare.diagnosis import BUG_MARGIN
-from gradcheck.compare.second_order import ENGINE
-from gradcheck.engine.hessian import directional_forward, step_along
-from gradcheck.engine.reference import reference_vjp
-from gradcheck.engine.stencil import CENTRAL, initial_steps
+from gradcheck.explore.rounding import below_resolution, ill_conditioned
 from gradcheck.explore.strategies import arrays
-from gradcheck.methods import EXPECT, FORWARD_MODE, NUMERIC
+from gradcheck.methods import EXPECT, NUMERIC
 from gradcheck.ops import OPS
 from gradcheck.run.runner import RunOptions, run_case
-from gradcheck.run.second_order import tangents
 
 SECOND_LOOKS = (2.0**-16, 2.0**-24, 2.0**-32)  # step scales of the looks again at a point that seems to fail
-ROUNDING_ULPS = 4  # phi's rounding, in units of eps |phi|, under which a difference cannot be seen
-CONDITION_ULPS = 4  # ill_conditioned: every input moved by up to this many ulps (relative), at random
-CONDITION_LOOKS = 2  # ill_conditioned: points so moved
-CONDITIONING = 10.0  # ill_conditioned: a discrepancy within this many times the gradient's own move is rounding
 
 
 @dataclass
@@ -164,83 +156,6 @@ def settled(row: Comparison) -> bool:
         return True
     return (row.status is Status.FAIL and row.margin is not None and row.margin < BUG_MARGIN
             and "did not converge" not in row.message and "uncertain" not in row.message)
-
-
-def below_resolution(row: Comparison, problems: list[Problem]) -> bool:
-    """Whether a reverse-mode row's worst discrepancy is a change of the differentiated scalar that the
-    reference cannot see: smaller, at the smallest step it takes there, than that scalar's rounding.
-    Catastrophic cancellation (a tiny off-diagonal derivative of a likelihood of 1e10), not a bug:
-    there the differences are exactly 0 and the reference claims 0 +- 0.
-
-    Order 1: the scalar is phi = <dz, f>, its rounding eps sum |dz f|, the discrepancy the row's
-    largest. Order 2, judged against the engine's H V (compare/second_order.py): the engine
-    differentiates phi2 = <dz, F> with F = J_f V (engine/hessian.py, along the tangents
-    run/second_order.py seeds), so its rounding is eps sum |dz F|; the discrepancy is the worst
-    element's, as the row's largest is, there, an element of H V ~ 1e45 inside its tolerance
-    (expr-order2 at x = (0, 0, 100), y = 0: phi2 ~ 3e45, rounding ~3e30; H V at x[1] is v = 4.65,
-    the reference 0 +- 0). A row judged against the derivative of the method's own VJP, or whose
-    derivative departs from it (a backward of detached tensors), has a failure phi2's rounding
-    does not explain: never cleared."""
-    problem = next((p for p in problems if p.output_name == row.output), problems[0])
-    if row.method in FORWARD_MODE or row.worst_index is None or not row.max_abs_err or row.input not in problem.inputs:
-        return False
-    if row.order == 1:
-        discrepancy, terms = row.max_abs_err, problem.cotangent * problem.output
-    elif (ENGINE not in row.message or "misses a term" in row.message or "not differentiable" in row.message
-          or row.got is None or row.want is None):
-        return False
-    else:
-        discrepancy, terms = abs(row.got - row.want), problem.cotangent * _along(problem)
-    if not np.all(np.isfinite(terms)):
-        return False
-    x = problem.inputs[row.input]
-    step = initial_steps(x).reshape(x.shape)[row.worst_index] * CENTRAL.shrink[-1]
-    noise = ROUNDING_ULPS * np.finfo(np.float64).eps * float(np.sum(np.abs(terms)))
-    return discrepancy * step < noise
-
-
-def _along(problem: Problem) -> np.ndarray:
-    """F = J_f V at the point, as the second order's engine computes it (run/second_order.py): the same
-    seeded tangents, the same directional forward (with, for central differences, the offset that
-    carries F's round-off); NaN where it cannot be had."""
-    inputs = dict(problem.inputs)
-    moves = tangents(problem)
-    try:
-        along = directional_forward(problem.forward, list(inputs.values()), [moves.get(name) for name in inputs],
-                                    step_along(inputs, moves))
-        return np.asarray(along.forward(*inputs.values()), dtype=np.float64)
-    except Exception:  # noqa: BLE001 - user code: no F, no clearance
-        return np.full(np.shape(problem.output), np.nan)
-
-
-def ill_conditioned(row: Comparison, problems: list[Problem], looks: int = CONDITION_LOOKS) -> bool:
-    """Whether a reverse-mode row's worst discrepancy is within how far the true gradient itself moves
-    when every input moves by its own rounding (CONDITION_ULPS ulps, at random): there the gradient is
-    determined by the point only to that width, and a method that computes it by another formula of the
-    same value is not wrong. batch_norm of a constant x = 1e6: the reference's weight gradient is
-    sum dz (x - mu) / sigma = 0 exactly, while TensorFlow's batch_normalization computes
-    x * inv + (bias - mu * inv) and its weight gradient as sum dz x inv - sum dz mu inv, terms of
-    ~3e7 whose rounding leaves 6.6e-8; moving x by 4 ulps (4e-10) moves the true gradient by ~1e-7.
-    A wrong gradient (a missing term, a wrong factor) is off by far more than the rounding moves it."""
-    problem = next((p for p in problems if p.output_name == row.output), problems[0])
-    if (row.method in FORWARD_MODE or row.order != 1 or row.worst_index is None or row.got is None
-            or row.want is None or row.input not in problem.inputs):
-        return False  # (an order-2 row's want is H V, not the gradient this moves)
-    names = list(problem.inputs)
-    index = names.index(row.input)
-    discrepancy = abs(row.got - row.want)
-    rng = np.random.default_rng(0)
-    moved = 0.0
-    for _ in range(looks):
-        inputs = [value * (1 + CONDITION_ULPS * np.finfo(np.float64).eps * rng.uniform(-1, 1, np.shape(value)))
-                  if np.issubdtype(np.asarray(value).dtype, np.floating) else value
-                  for value in problem.inputs.values()]
-        try:
-            there = reference_vjp(problem.forward, inputs, problem.cotangent, index)
-        except Exception:  # noqa: BLE001 - user code: no answer there, no clearance either
-            return False
-        moved = max(moved, float(np.abs(there.value[row.worst_index] - row.want)))
-    return discrepancy <= CONDITIONING * moved
 
 
 class OneThread:

@@ -23,6 +23,7 @@ from gradcheck.cases.imports import resolve_import
 from gradcheck.cases.problem import CaseError, Problem, stable_seed
 from gradcheck.compare import fast, linearity
 from gradcheck.compare.comparison import Comparison, Status, compare, comparison_for
+from gradcheck.compare.diagnosis import UNCONVERGED
 from gradcheck.compare.second_order import second_order_row
 from gradcheck.engine.hessian import (
     derivative_along,
@@ -91,6 +92,15 @@ class SecondOrder:
                                             [self.tangents.get(name) for name in inputs],
                                             step_along(inputs, self.tangents) * self.step_scale)
                 self._truncation = along.truncation
+                if not along.truncation <= UNCONVERGED:
+                    # F by central differences that did not converge: its truncation is added to each H V in
+                    # proportion to it, so an H V of 0 would claim 0 +- 0 from a garbage F. expr-order2 at
+                    # x = (0, 0, -562341), y = 0: the step along V moves x[1] by 200, and e^200 gives F a
+                    # relative truncation of 64; at x = (0, 0, -1e6) by 2000: F overflows, truncation inf.
+                    # H V at y[2] was "0 +- 0" where it is 2 tanh(x[2]) v = 0.00233. No reference here.
+                    raise ValueError(f"the directional forward F = J_f V did not converge at the step along the "
+                                     f"tangent (relative truncation {along.truncation:.2g}: an overflow or a "
+                                     "saturation there)")
                 self._engine = References(replace(problem, forward=along.forward), self.mode, self.step_scale,
                                           budget=self.budget)
             except Exception as exc:  # noqa: BLE001 - user code: the rows say why

@@ -114,7 +114,8 @@ def test_a_likelihood_derivative_below_the_forwards_rounding_is_unverifiable_not
     # claims 0 +- 0 (found by explore on the shipped case).
     from gradcheck.cases import load_file
     from gradcheck.cases.problem import materialize_outputs
-    from gradcheck.explore.search import below_resolution, is_bug, problems_at
+    from gradcheck.explore.rounding import below_resolution
+    from gradcheck.explore.search import is_bug, problems_at
     from gradcheck.run.runner import run_case
 
     shipped = next(c for c in load_file(REPO / "cases/real/real.yaml") if c.name == "gaussian-nll-spd")
