@@ -204,9 +204,12 @@ def directional_sums(evaluate: Evaluator, x: np.ndarray, directions: np.ndarray,
     if per_chunk >= levels:  # whole directions a chunk: one-sided magnitudes only where they are read
         for s in range(0, len(directions), per_chunk // levels):
             rows = np.arange(s, min(s + per_chunk // levels, len(directions)))
-            moves = directions[rows][:, None, :] * stencil.shrink[None, :, None]  # (R, L, n)
-            points = np.stack([flat + moves, flat - moves], axis=2)  # (R, L, 2, n)
-            del moves
+            # (R, L, 2, n): x + move, x - move, with move = d * shrink, built in place (no temporaries)
+            points = np.empty((len(rows), levels, 2, flat.size))
+            moves = points[:, :, 1]
+            np.multiply(directions[rows[0]:rows[-1] + 1][:, None, :], stencil.shrink[None, :, None], out=moves)
+            np.add(flat, moves, out=points[:, :, 0])
+            np.subtract(flat, moves, out=moves)
             outputs = evaluate(points.reshape(-1, *x.shape)).reshape(len(rows), levels, 2, -1)
             sums.put(rows, outputs[:, :, 0], outputs[:, :, 1], f0, dz, whole_rows=True)
         return sums

@@ -61,12 +61,15 @@ class DifferenceSums:
         elsewhere: two of six passes over the largest arrays here.
         """
         weight = np.abs(dz)
-        self.central[rows] = central = _dot(y_plus - y_minus, dz)
-        self.plus[rows] = _dot(y_plus - f0, dz)
-        self.minus[rows] = _dot(f0 - y_minus, dz)
-        # moved_magnitude, with each |y| taken once: these arrays are the largest here.
+        # These arrays are the largest here: one buffer takes each difference in turn, and each |y| is
+        # taken once (a fresh array of a few hundred kB costs its pages again at every call).
+        work = np.subtract(y_plus, y_minus)
+        self.central[rows] = central = _dot(work, dz)
+        self.plus[rows] = _dot(np.subtract(y_plus, f0, out=work), dz)
+        self.minus[rows] = _dot(np.subtract(f0, y_minus, out=work), dz)
         up, down = np.abs(y_plus), np.abs(y_minus)
-        self.magnitude[rows] = magnitude = _dot((up + down) * (y_plus != y_minus), weight)
+        np.multiply(np.add(up, down, out=work), y_plus != y_minus, out=work)
+        self.magnitude[rows] = magnitude = _dot(work, weight)  # moved_magnitude
         if whole_rows:
             need = ~np.all(np.isfinite(central) & np.isfinite(magnitude), axis=-1)
             self.plus_magnitude[rows] = self.minus_magnitude[rows] = np.inf

@@ -76,6 +76,8 @@ class Evaluator:
         self.evaluations += len(points)
         if not self.batched or len(points) < 2:
             return np.stack([self._point(point) for point in points])
+        if len(points) <= self.per_call:  # one call: no copy of its outputs
+            return self._batch(points)
         return np.concatenate([self._batch(points[s:s + self.per_call])
                                for s in range(0, len(points), self.per_call)])
 
