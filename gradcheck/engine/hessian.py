@@ -167,8 +167,9 @@ def directional_forward(forward: Callable, inputs: Sequence[np.ndarray], tangent
     size = float(np.max(np.abs(value), initial=0.0))
     if np.all(np.isfinite(stepped)) and np.all(np.abs(stepped - value) <= AGREE * size):
         return Along(_complex_step(forward, tangents), "complex step", 0.0)
-    gap = float(np.linalg.norm(value - second(*inputs)))
-    truncation = 0.0 if gap == 0 else gap / float(np.linalg.norm(value)) if size > 0 else np.inf
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowed F: an infinite truncation, refused
+        gap = float(np.linalg.norm(value - second(*inputs)))
+        truncation = 0.0 if gap == 0 else gap / float(np.linalg.norm(value)) if size > 0 else np.inf
     offset = _noise_offset(forward, inputs, tangents, step)
     return Along(lambda *arrays: central(*arrays) + offset, "central differences", truncation)
 

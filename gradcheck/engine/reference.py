@@ -86,7 +86,8 @@ def _agree(grouped: Quotients, alone: Quotients) -> np.ndarray:
     ok = np.ones(len(alone.central), dtype=bool)
     for name in ("central", "plus", "minus"):
         a, b = getattr(grouped, name), getattr(alone, name)
-        same = (a == b) | (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= alone.roundoff + 16 * EPS * np.abs(b))
+        with np.errstate(invalid="ignore"):  # inf - inf: not the same, unless equal (the first test)
+            same = (a == b) | (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= alone.roundoff + 16 * EPS * np.abs(b))
         ok &= np.all(same, axis=1)
     return ok
 
@@ -134,7 +135,8 @@ class RunningMean:
 
     def standard_error(self, elements: np.ndarray) -> np.ndarray:
         count, shift = self.count[elements], self.shift(elements)
-        variance = np.maximum(self.squares[elements] / count - shift**2, 0.0) * count / (count - 1)
+        with np.errstate(invalid="ignore", over="ignore"):  # an overflowed estimate: a NaN error, refused later
+            variance = np.maximum(self.squares[elements] / count - shift**2, 0.0) * count / (count - 1)
         return np.sqrt(variance / count)
 
 
