@@ -171,8 +171,9 @@ def _limit_threads(threads: int) -> None:
 def one_torch_thread() -> None:
     """torch's intra-op pool at one thread in every worker, lone or one of several, unless the user set
     OMP_NUM_THREADS: its count then never depends on --jobs (it moves the last bits of layer_norm and
-    batch_norm gradients), and workers' OpenMP pools do not wait on each other. Two workers of two
-    OpenMP threads on two cores: a 2 x 3 x 4 x 4 batch_norm took 22 ms a call, 11 us with one thread.
+    batch_norm gradients), and workers' OpenMP pools do not wait on each other or on whatever else
+    runs: on a busy 2-core machine a 2 x 3 x 4 x 4 batch_norm took 22 ms a call with two OpenMP threads
+    and 11 us with one.
     torch is there if the run's cases need it (preload); a gradient's own cost is the framework's call,
     the finite-difference reference's is NumPy's BLAS (threads_per_worker)."""
     torch = sys.modules.get("torch")
