@@ -14,17 +14,21 @@ from gradcheck.cases.problem import Problem
 from gradcheck.compare.comparison import Comparison
 from gradcheck.compare.second_order import ENGINE
 from gradcheck.engine.directional import tangent_parts
-from gradcheck.engine.hessian import directional_forward, step_along
 from gradcheck.engine.reference import reference_vjp
 from gradcheck.engine.stencil import CENTRAL, initial_steps
 from gradcheck.methods import FORWARD_MODE
 from gradcheck.run.references import seeded_tangent
-from gradcheck.run.second_order import tangents
+from gradcheck.run.second_order import along_tangents, tangents
 
 ROUNDING_ULPS = 4  # phi's rounding, in units of eps |phi|, under which a difference cannot be seen
 CONDITION_ULPS = 4  # ill_conditioned: every input moved by up to this many ulps (relative), at random
 CONDITION_LOOKS = 2  # ill_conditioned: points so moved
 CONDITIONING = 10.0  # ill_conditioned: a discrepancy within this many times the gradient's own move is rounding
+
+
+def problem_of(row: Comparison, problems: list[Problem]) -> Problem:
+    """The problem of the row's output (the first, for a row of a single-output case)."""
+    return next((p for p in problems if p.output_name == row.output), problems[0])
 
 
 def below_resolution(row: Comparison, problems: list[Problem]) -> bool:
@@ -33,32 +37,31 @@ def below_resolution(row: Comparison, problems: list[Problem]) -> bool:
     Catastrophic cancellation (a tiny off-diagonal derivative of a likelihood of 1e10), not a bug:
     there the differences are exactly 0 and the reference claims 0 +- 0.
 
-    Order 1: the scalar is phi = <dz, f>, its rounding eps sum |dz f|, the discrepancy the row's
-    largest. Order 2, judged against the engine's H V (compare/second_order.py): the engine
+    The discrepancy is the worst element's |got - want|, not the row's largest error: that can be an
+    element far larger and inside its tolerance (expr-order2 at x = (0, 100, -1e6), y = 0: 1.29e32 at
+    x[1], where the gradient is e^100, beside got 1, reference 0 +- 0 at x[0], whose step of 260 moves
+    phi = e^100 by 260 against a rounding of 2.4e28). Order 1: the scalar is phi = <dz, f>, its
+    rounding eps sum |dz f|. Order 2, judged against the engine's H V (compare/second_order.py): the engine
     differentiates phi2 = <dz, F> with F = J_f V (engine/hessian.py, along the tangents
-    run/second_order.py seeds), so its rounding is eps sum |dz F|; the discrepancy is the worst
-    element's, as the row's largest is, there, an element of H V ~ 1e45 inside its tolerance
-    (expr-order2 at x = (0, 0, 100), y = 0: phi2 ~ 3e45, rounding ~3e30; H V at x[1] is v = 4.65,
-    the reference 0 +- 0). A row judged against the derivative of the method's own VJP, or whose
+    run/second_order.py seeds), so its rounding is eps sum |dz F| (expr-order2 at x = (0, 0, 100),
+    y = 0: phi2 ~ 3e45, rounding ~3e30, the row's largest error an element of H V ~ 1e45 inside its
+    tolerance; H V at x[1] is v = 4.65, the reference 0 +- 0). A row judged against the derivative of the method's own VJP, or whose
     derivative departs from it (a backward of detached tensors), has a failure phi2's rounding
     does not explain: never cleared. A forward-mode row (J u): jvp_below_resolution."""
-    problem = next((p for p in problems if p.output_name == row.output), problems[0])
+    problem = problem_of(row, problems)
     if row.worst_index is None or not row.max_abs_err or row.input not in problem.inputs:
         return False
     if row.method in FORWARD_MODE:
         return jvp_below_resolution(row, problem)
+    known = row.got is not None and row.want is not None
     if row.order == 1:
-        # the worst element's discrepancy, not the row's largest: that can be an element far larger and
-        # inside its tolerance (expr-order2 at x = (0, 100, -1e6), y = 0: 1.29e32 at x[1], where the
-        # gradient is e^100, beside got 1, reference 0 +- 0 at x[0], whose step of 260 moves phi = e^100
-        # by 260 against a rounding of 2.4e28)
-        worst = abs(row.got - row.want) if row.got is not None and row.want is not None else row.max_abs_err
-        discrepancy, terms = worst, problem.cotangent * problem.output
-    elif (ENGINE not in row.message or "misses a term" in row.message or "not differentiable" in row.message
-          or row.got is None or row.want is None):
-        return False
-    else:
+        discrepancy = abs(row.got - row.want) if known else row.max_abs_err
+        terms = problem.cotangent * problem.output
+    elif ENGINE in row.message and known and not any(
+            reason in row.message for reason in ("misses a term", "not differentiable")):
         discrepancy, terms = abs(row.got - row.want), problem.cotangent * tangent_forward(problem)
+    else:
+        return False
     if not np.all(np.isfinite(terms)):
         return False
     x = problem.inputs[row.input]
@@ -101,15 +104,12 @@ def jvp_below_resolution(row: Comparison, problem: Problem) -> bool:
 
 
 def tangent_forward(problem: Problem) -> np.ndarray:
-    """F = J_f V at the point, as the second order's engine computes it (run/second_order.py): the same
-    seeded tangents, the same directional forward (with, for central differences, the offset that
-    carries F's round-off); NaN where it cannot be had."""
-    inputs = dict(problem.inputs)
-    moves = tangents(problem)
+    """F = J_f V at the point, as the second order's engine computes it at its first look
+    (run/second_order.along_tangents, the same seeded tangents; for central differences with the offset
+    that carries F's round-off); NaN where it cannot be had."""
     try:
-        along = directional_forward(problem.forward, list(inputs.values()), [moves.get(name) for name in inputs],
-                                    step_along(inputs, moves))
-        return np.asarray(along.forward(*inputs.values()), dtype=np.float64)
+        along = along_tangents(problem, tangents(problem))
+        return np.asarray(along.forward(*problem.inputs.values()), dtype=np.float64)
     except Exception:  # noqa: BLE001 - user code: no F, no clearance
         return np.full(np.shape(problem.output), np.nan)
 
@@ -123,7 +123,7 @@ def ill_conditioned(row: Comparison, problems: list[Problem], looks: int = CONDI
     x * inv + (bias - mu * inv) and its weight gradient as sum dz x inv - sum dz mu inv, terms of
     ~3e7 whose rounding leaves 6.6e-8; moving x by 4 ulps (4e-10) moves the true gradient by ~1e-7.
     A wrong gradient (a missing term, a wrong factor) is off by far more than the rounding moves it."""
-    problem = next((p for p in problems if p.output_name == row.output), problems[0])
+    problem = problem_of(row, problems)
     if (row.method in FORWARD_MODE or row.order != 1 or row.worst_index is None or row.got is None
             or row.want is None or row.input not in problem.inputs):
         return False  # (an order-2 row's want is H V, not the gradient this moves)

@@ -53,6 +53,14 @@ def tangents(problem: Problem) -> dict[str, np.ndarray]:
             for name in problem.wrt}
 
 
+def along_tangents(problem: Problem, moves: dict[str, np.ndarray], step_scale: float = 1.0):
+    """F = J_f V by engine/hessian.directional_forward along the tangents `moves` (tangents()), at the step
+    along them times `step_scale`: the forward whose reference VJPs with dz are the engine's H V."""
+    inputs = problem.inputs
+    return directional_forward(problem.forward, list(inputs.values()), [moves.get(name) for name in inputs],
+                               step_along(inputs, moves) * step_scale)
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -86,11 +94,8 @@ class SecondOrder:
         if self._engine is None and self._engine_failure is None:
             problem = self.problem
             phase.announce("the Hessian-vector product reference (order 2)")
-            inputs = dict(problem.inputs)
             try:
-                along = directional_forward(problem.forward, list(inputs.values()),
-                                            [self.tangents.get(name) for name in inputs],
-                                            step_along(inputs, self.tangents) * self.step_scale)
+                along = along_tangents(problem, self.tangents, self.step_scale)
                 self._truncation = along.truncation
                 if not along.truncation <= UNCONVERGED:
                     # F by central differences that did not converge: its truncation is added to each H V in
