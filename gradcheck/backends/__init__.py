@@ -60,6 +60,11 @@ class Task:
     trace_key: Hashable | None = None
     complex_output: bool = False  # the NumPy forward's output is complex (a framework's must be too)
 
+    @property
+    def input_elements(self) -> int:
+        """Elements of all inputs together: what a backend's small-input path is sized by."""
+        return sum(int(np.size(value)) for value in self.inputs)
+
 
 class Backend(Protocol):
     name: str

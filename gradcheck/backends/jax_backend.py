@@ -117,7 +117,7 @@ def _jit(jax, function: Callable, task: Task) -> Callable:
 
     The values agree with the default compile to the last bits (tanh and tan differ in one ulp: the
     emitters approximate them differently). An option this XLA does not know is dropped on first use."""
-    if sum(np.size(value) for value in task.inputs) > SMALL_INPUTS:
+    if task.input_elements > SMALL_INPUTS:
         return jax.jit(function)
     try:
         compiled = jax.jit(function, compiler_options=dict(SMALL_COMPILER_OPTIONS))

@@ -113,7 +113,7 @@ class TorchAdapter:
         functional wrapping, Python decompositions of layer_norm and batch_norm) and its first call
         imports torch's decomposition tables (half a CPU second). An output that does not depend on
         the input has no tangent: J u = 0, as torch.func.jvp says."""
-        import torch.autograd.forward_ad as forward_ad
+        from torch.autograd import forward_ad
 
         torch, forward, tensors = self._setup(task)
         along = torch.as_tensor(tangent).to(device=tensors[index].device, dtype=tensors[index].dtype)

@@ -78,7 +78,7 @@ def _call(evaluate: Evaluator, points: np.ndarray) -> np.ndarray | None:
                 out = np.asarray(evaluate.call(points, dtype=None))
             else:
                 out = np.stack([np.asarray(evaluate.call(p, dtype=None)) for p in points])
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code that refuses complex input: no complex step
             return None
     evaluate.evaluations += len(points)
     if not np.iscomplexobj(out) or out.shape[1:] != evaluate.output_shape:

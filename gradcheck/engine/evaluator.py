@@ -104,7 +104,7 @@ class Evaluator:
         self.batched = False
         try:
             batch, footprint = _traced(lambda: self.call(probe_points))
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code that refuses a batch: separate calls
             return None
         per_point = max(1, footprint // len(probe_points))
         self.max_batch = max(2, min(self.max_batch, MAX_BATCH, self.memory_bytes // per_point))

@@ -54,12 +54,12 @@ from multiprocessing.connection import Connection, wait
 from types import MappingProxyType
 from typing import Callable, Iterable, Sequence
 
+from gradcheck.backends.framework import installed
 from gradcheck.cases.schema import Case
 from gradcheck.compare.comparison import Comparison, Status
-from gradcheck.run import phase
-from gradcheck.backends.framework import installed
 from gradcheck.methods import FRAMEWORK_OF
 from gradcheck.ops import FRAMEWORKS
+from gradcheck.run import phase
 from gradcheck.run.runner import RunOptions, error_rows, reported_methods, run_case
 
 DEFAULT_TIMEOUT = 600.0  # seconds: far beyond any honest case, so CI never meets it
@@ -84,7 +84,7 @@ def portable(case: Case) -> bytes | None:
               if isinstance(value := getattr(case, f.name), MappingProxyType)}
     try:
         return pickle.dumps((dataclasses.replace(case, **thawed), tuple(thawed)))
-    except Exception:  # pickle raises PicklingError, TypeError or AttributeError
+    except Exception:  # noqa: BLE001 - pickle raises PicklingError, TypeError or AttributeError
         return None
 
 

@@ -127,8 +127,8 @@ def test_jax_drops_a_compiler_option_its_xla_does_not_know(monkeypatch):
 def test_a_wrong_custom_gradient_fails_through_tensorflow_forward_mode():
     need("tensorflow")
     from cases.custom.swish_numpy import swish
-    from tests.fixtures.bad_swish_tensorflow import swish as bad
     from cases.custom.swish_tensorflow import swish as good
+    from tests.fixtures.bad_swish_tensorflow import swish as bad
 
     x = np.linspace(-3, 3, 7)
     assert gradcheck.check(swish, {"x": x}, tensorflow=good, methods=["tensorflow-jvp"]).passed
