@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from gradcheck.engine import seeded
 from gradcheck.engine.stencil import EPS
 
 MAX_BATCH = 256  # points per call, whatever the budget allows
@@ -95,10 +96,11 @@ class Evaluator:
                 self.failure = f"{type(exc).__name__}: {exc}"
             return np.full(self.output_shape, np.nan)
 
-    def decide_batching(self, probe_points: np.ndarray) -> np.ndarray | None:
+    def decide_batching(self, probe_points: np.ndarray, middle: np.ndarray | None = None) -> np.ndarray | None:
         """Batch only if distinct points give, batched, what they give alone (to 4 ulps). Returns the
         outputs (P, m) at the probe points as calls from now on give them (the batched rows, or the
-        separate calls'), or None where the probe did not get that far."""
+        separate calls'), or None where the probe did not get that far. `middle`: the outputs at
+        probe_points[1] alone, where the caller has them (one call fewer)."""
         if self.batched is False:
             return None
         self.batched = False
@@ -111,9 +113,10 @@ class Evaluator:
         self.per_call = max(1, min(self.max_batch, CALL_BYTES // per_point))
         if batch.shape != (len(probe_points), *self.output_shape):
             return None
-        self.evaluations += 2 * len(probe_points)
+        self.evaluations += 2 * len(probe_points) - (middle is not None)
         batch = np.asarray(batch, dtype=np.float64).reshape(len(probe_points), -1)
-        alone = np.stack([self._point(point) for point in probe_points]).reshape(len(batch), -1)
+        alone = np.stack([self._point(point) if row != 1 or middle is None else np.reshape(middle, self.output_shape)
+                          for row, point in enumerate(probe_points)]).reshape(len(batch), -1)
         # np.allclose(batch[row], alone[row], rtol=4 eps, atol=4 eps max|alone[row]|, equal_nan=True), all rows at once
         scale = np.max(np.abs(alone), axis=1, initial=0.0)[:, None]
         with np.errstate(invalid="ignore"):
@@ -149,20 +152,25 @@ def baseline(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray) -> tuple[np.
     return outputs[0], repeats
 
 
-def probed_baseline(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray) -> np.ndarray:
+def probed_baseline(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray,
+                    at_x: np.ndarray | None = None) -> np.ndarray:
     """f(x) as the differences will see it, taken from the batching probe where there is one: a call
     of three points fewer than `baseline`, which also asks whether f(x) repeats bitwise. The full
     reference's grouping needs that answer; fast mode's directions do not (conv2d 128 x 128 by 5 x 5:
-    3 ms of an input's 40)."""
-    probed = evaluate.decide_batching(_probe_points(x, steps))
+    3 ms of an input's 40). `at_x`: f(x) from a call the caller made alone (the case's output), which
+    the probe then need not repeat."""
+    at_x = None if at_x is None else np.asarray(at_x, dtype=np.float64)
+    probed = evaluate.decide_batching(_probe_points(x, steps), middle=at_x)
     if probed is not None:
         return probed[1]
+    if at_x is not None:
+        return at_x.reshape(-1)
     return evaluate(x[None]).reshape(-1)
 
 
 def _probe_points(x: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """x between two points nudged by up to half a step: distinct, and each within its radius."""
-    nudge = np.random.default_rng(1).uniform(-0.5, 0.5, size=(2, *x.shape)) * steps.reshape(x.shape)
+    nudge = (seeded.uniform(1, (2, *x.shape)) - 0.5) * steps.reshape(x.shape)  # in [-0.5, 0.5) steps
     return np.stack([x + nudge[0], x, x + nudge[1]])
 
 

@@ -14,14 +14,13 @@ real view of the gradient, Re sum conj(g) u.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from gradcheck.dtypes import as_float64
-from gradcheck.engine import complexview
+from gradcheck.engine import complexview, seeded
 from gradcheck.engine.differences import directional_sums
 from gradcheck.engine.estimates import estimate, quotients
 from gradcheck.engine.evaluator import DEFAULT_MEMORY_BYTES, Evaluator, probed_baseline
@@ -35,7 +34,6 @@ from gradcheck.engine.stencil import (
 )
 
 DIRECTIONS = 4
-CACHED_SIZE = 2**16  # elements: seeded_directions keeps those of inputs up to this size
 SEED = 20240607
 
 
@@ -57,24 +55,8 @@ class Directional:
 
 
 def seeded_directions(seed: int, count: int, size: int) -> np.ndarray:
-    """(count, size) random signs times magnitudes in [1, 1.5), the same for the same seed; small ones
-    are kept (drawing them costs a small input's check a tenth of its time)."""
-    if size <= CACHED_SIZE:
-        return _cached_directions(seed, count, size)
-    return _draw_directions(seed, count, size)
-
-
-def _draw_directions(seed: int, count: int, size: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    signs = rng.choice([-1.0, 1.0], size=(count, size))
-    return signs * (1.0 + 0.5 * rng.random((count, size)))
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_directions(seed: int, count: int, size: int) -> np.ndarray:
-    drawn = _draw_directions(seed, count, size)
-    drawn.flags.writeable = False
-    return drawn
+    """(count, size) random signs times magnitudes in [1, 1.5), the same for the same seed."""
+    return seeded.random_signs(seed, (count, size))
 
 
 def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotangent: np.ndarray, index: int,
@@ -82,20 +64,21 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
                           directions: np.ndarray | None = None, output: np.ndarray | None = None) -> Directional:
     """<J^T dz, u_k> for `count` seeded directions u_k of inputs[index], by Richardson differences;
     or along the given `directions` (K, n) instead (n: the elements of the real view of a complex input).
-    `output`: the forward's output at `inputs`, where the caller has it (only its shape and kind are read)."""
+    `output`: the forward's output at `inputs` from a call of its own, where the caller has it."""
     inputs = [as_float64(a) for a in inputs]
     if output is None:
         with np.errstate(all="ignore"):
             output = forward(*inputs)
     form = complexview.real_form(forward, inputs, index, output)
+    at_x = output  # f(x) called alone, as the batching probe would call it
     if form is not None:  # move the real view (complexview.py)
         forward, inputs, cotangent = form.forward, form.inputs, form.cotangent(cotangent)
-        output = complexview.view(output) if form.complex_output else output
+        output, at_x = complexview.view(output) if form.complex_output else output, None
     x = inputs[index]
     output_shape = np.shape(output)
     dz = np.asarray(cotangent, dtype=np.float64).reshape(-1)
     evaluate = Evaluator(forward, inputs, index, output_shape, memory_bytes)
-    f0 = probed_baseline(evaluate, x, initial_steps(x))
+    f0 = probed_baseline(evaluate, x, initial_steps(x), at_x)
     if directions is None:
         directions = seeded_directions(seed, count, x.size) * scales(x)
     flat = x.reshape(-1)
@@ -107,10 +90,23 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
             found = estimate(quotients(sums, widths, widths / 2, widths / 2))
         if np.all(np.isfinite(found.value)) and np.all(np.isfinite(found.error)):
             break
-    rounding = np.zeros(directions.shape, dtype=np.float32)  # a bound: single precision will do
-    for level in range(CENTRAL.levels):
-        move = t * CENTRAL.shrink[level] * directions
-        stored = (flat + move) - (flat - move)
-        np.maximum(rounding, np.abs(stored - 2 * move) / (2 * t * CENTRAL.shrink[level]), out=rounding, casting="unsafe")
     return Directional(directions=directions, value=found.value, error=found.error, kink=found.kink,
-                       rounding=rounding, evaluations=evaluate.evaluations + 1, batched=bool(evaluate.batched))
+                       rounding=_strays(flat, directions, t), evaluations=evaluate.evaluations + 1,
+                       batched=bool(evaluate.batched))
+
+
+def _strays(flat: np.ndarray, directions: np.ndarray, t: float) -> np.ndarray:
+    """(K, n) float32: over the stencil's moves m = t s u, the largest |((x + m) - (x - m)) - 2 m| / (2 t s),
+    how far each stored perturbation strays from the one meant, per unit of its quotient's width.
+    Three buffers serve every level: fresh arrays would cost a small check their pages at every level."""
+    rounding = np.zeros(directions.shape, dtype=np.float32)  # a bound: single precision will do
+    move, plus, minus = (np.empty(directions.shape) for _ in range(3))
+    for shrink in CENTRAL.shrink:
+        np.multiply(directions, t * shrink, out=move)
+        np.add(flat, move, out=plus)
+        np.subtract(flat, move, out=minus)
+        np.subtract(plus, minus, out=plus)  # the step as stored, 2 m and its stray
+        np.subtract(plus, np.multiply(move, 2.0, out=move), out=plus)  # 2 m is exact: a power of two
+        np.divide(np.abs(plus, out=plus), 2 * t * shrink, out=plus)
+        np.maximum(rounding, plus, out=rounding, casting="unsafe")
+    return rounding

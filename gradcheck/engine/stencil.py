@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.engine import seeded
+
 EPS = float(np.finfo(np.float64).eps)
 BASE_STEP = 2.0**-4  # the largest step, relative to an element's scale
 JITTER = 0.25  # steps are spread by up to this fraction so that no two effects cancel exactly
@@ -110,7 +112,7 @@ def initial_steps(x: np.ndarray) -> np.ndarray:
     (which would hide a conflict from sparsity.py's probes) only by accident of
     measure zero, even in an input of equal values.
     """
-    jitter = 1.0 + JITTER * np.random.default_rng(x.size).random(x.size)
+    jitter = 1.0 + JITTER * seeded.uniform(x.size, (x.size,))
     return BASE_STEP * scales(x) * jitter
 
 

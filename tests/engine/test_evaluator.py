@@ -86,3 +86,22 @@ def test_the_probed_baseline_is_f_at_x_from_the_probe_with_three_evaluations_few
         assert np.array_equal(probed, np.ravel(forward(x)))
         # batched: 6 probe evaluations, then baseline's x, x, x; unbatched: x three times against once
         assert fresh[0].evaluations - fresh[1].evaluations == (3 if batched else 2)
+
+
+def test_a_probed_baseline_given_f_at_x_takes_it_for_the_middle_point_alone():
+    """The case's own f(x) stands in for the probe's separate call at x: the same f0, batched or not,
+    one evaluation fewer (and none at all for x where batching is refused); a forward that adds 16 ulps
+    when batched is still caught on the two nudged points."""
+    x = RNG.normal(size=(4, 5))
+    steps = np.full(x.size, 1e-3)
+
+    def off_when_batched(v):
+        return np.tanh(v) * (1 + 16 * np.finfo(float).eps) if v.ndim > 2 else np.tanh(v)
+
+    for forward, batched in ((np.tanh, True), (lambda v: np.array([np.sum(v**2)]), False), (off_when_batched, False)):
+        fresh = [evaluator.Evaluator(forward, [x], 0, np.shape(forward(x)), evaluator.DEFAULT_MEMORY_BYTES)
+                 for _ in range(2)]
+        plain = evaluator.probed_baseline(fresh[0], x, steps)
+        given = evaluator.probed_baseline(fresh[1], x, steps, at_x=forward(x))
+        assert fresh[1].batched is batched and np.array_equal(given, plain)
+        assert fresh[0].evaluations - fresh[1].evaluations == 1
