@@ -151,14 +151,13 @@ def _input_grad(xp, w, dz, geo: Geometry):
     g, cg = geo.groups, w.shape[-3]
     dcols = np.matmul(_per_group(dz, geo), _grouped(w, geo))     # (*B, N, G, P, K)
     dcols = dcols.reshape(dcols.shape[:-2] + (ho, wo, cg, kh, kw))
+    dcols = np.moveaxis(dcols, -3, -5)                           # (*B, N, G, Cg, Ho, Wo, kh, kw)
     lead = dcols.shape[:-5]                                      # (*B, N, G)
     dxp = np.zeros(lead + (cg,) + xp.shape[-2:], dtype=np.result_type(xp.dtype, w.dtype))
     h_span, w_span = (ho - 1) * sh + 1, (wo - 1) * sw + 1
     for i in range(kh):
         for j in range(kw):
-            # (*B, N, G, Ho, Wo, Cg) -> (*B, N, G, Cg, Ho, Wo)
-            contrib = np.moveaxis(dcols[..., i, j], -1, -3)
-            dxp[..., i * dh:i * dh + h_span:sh, j * dw:j * dw + w_span:sw] += contrib
+            dxp[..., i * dh:i * dh + h_span:sh, j * dw:j * dw + w_span:sw] += dcols[..., i, j]
     dxp = dxp.reshape(lead[:-1] + (g * cg,) + xp.shape[-2:])
     pt, _, pl, _ = geo.pads
     height, width = xp.shape[-2] - sum(geo.pads[:2]), xp.shape[-1] - sum(geo.pads[2:])
