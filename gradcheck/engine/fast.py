@@ -71,9 +71,10 @@ def directional_reference(forward: Callable, inputs: Sequence[np.ndarray], cotan
             output = forward(*inputs)
     form = complexview.real_form(forward, inputs, index, output)
     at_x = output  # f(x) called alone, as the batching probe would call it
-    if form is not None:  # move the real view (complexview.py)
+    if form is not None:  # move the real view (complexview.py); its f(x) is the wrapped forward's
         forward, inputs, cotangent = form.forward, form.inputs, form.cotangent(cotangent)
-        output, at_x = complexview.view(output) if form.complex_output else output, None
+        output = complexview.view(output) if form.complex_output else output
+        at_x = None
     x = inputs[index]
     output_shape = np.shape(output)
     dz = np.asarray(cotangent, dtype=np.float64).reshape(-1)
