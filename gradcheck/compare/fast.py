@@ -5,9 +5,9 @@ The analytic gradient a passes along a direction u when
     |<a, u> - D(u)|  <=  E(u) + (16 eps_case + 2 eps) sum_i |a_i u_i| + rounding(u)
 
 E(u) is the differences' own error estimate (engine/fast.py); the second term
-is the round-off of a itself, computed in the case dtype, and of the products
-a_i u_i (the sum is exactly rounded, math.fsum); rounding(u) is what the
-perturbations as stored, (x + t u) - (x - t u), add by straying from 2 t u.
+is the round-off of a itself, computed in the case dtype, and of <a, u> itself
+(along_directions: within eps/2 |<a, u>| + eps/2 sum_i |a_i u_i|); rounding(u)
+is what the perturbations as stored, (x + t u) - (x - t u), add by straying from 2 t u.
 No fixed rtol: a correct float64 gradient leaves |<a, u> - D(u)| at round-off
 level, so one element of a 100,000-element gradient off by a relative 1e-4
 moves <a, u> orders of magnitude past the allowance.
@@ -55,9 +55,32 @@ def _epsilon(dtype: str) -> float:
     return float(np.finfo(np.dtype(dtype)).eps) if dtype in ("float64", "float32", "float16") else 2.0**-8
 
 
-def exact_dot(a: np.ndarray, u: np.ndarray, chunk: int = 2**16) -> float:
-    """sum_i a_i u_i, each product rounded once and the sum exactly rounded (math.fsum), fed Python floats
-    a chunk at a time: fsum reads a NumPy array element by element, three times slower."""
+# NumPy's long double is the x87 80-bit format (64-bit significand) on x86 Linux; elsewhere (Windows,
+# ARM macOS) it is a plain double, too short to carry a float64 dot product.
+EXTENDED = np.finfo(np.longdouble).nmant >= 63
+
+
+def along_directions(a: np.ndarray, directions: np.ndarray, chunk: int = 2**16,
+                     extended: bool = EXTENDED) -> np.ndarray:
+    """<a, u_k> for each row u_k of `directions` (K, n), in float64 within eps/2 |<a, u>| + eps/2 sum_i |a_i u_i|.
+
+    In extended precision (2^-64 relative), each product a_i u_i is rounded
+    there and their pairwise sum (NumPy's, within and across chunks of columns) loses
+    at most about (log2 n + 16) 2^-64 sum_i |a_i u_i|, below eps/100 for any n
+    that fits in memory; one rounding to float64 ends it. So a sum that cancels
+    keeps terms float64 would drop: 1e16 + 1 - 1e16 is 1, not 0. Without an
+    extended type, each product is rounded once to float64 and their sum is
+    exactly rounded (math.fsum over Python floats: several times slower).
+    """
+    if not extended:
+        return np.array([_fsum_dot(a, u, chunk) for u in directions])
+    partial = [np.multiply(directions[:, s:s + chunk], a[s:s + chunk], dtype=np.longdouble).sum(axis=1)
+               for s in range(0, directions.shape[1], chunk)]  # (K,) a chunk
+    total = np.stack(partial, axis=1).sum(axis=1) if partial else np.zeros(len(directions))  # pairwise again
+    return total.astype(np.float64)
+
+
+def _fsum_dot(a: np.ndarray, u: np.ndarray, chunk: int) -> float:
     return math.fsum(itertools.chain.from_iterable((a[s:s + chunk] * u[s:s + chunk]).tolist()
                                                    for s in range(0, len(a), chunk)))
 
@@ -67,7 +90,7 @@ def check(got: np.ndarray, reference: Directional, dtype: str) -> Verdict:
     a = flat_real(got)  # a complex gradient pairs with the real-view directions of its input
     count = len(reference.value)
     finite = bool(np.all(np.isfinite(a)))
-    along = np.array([exact_dot(a, u) if finite else np.nan for u in reference.directions])
+    along = along_directions(a, reference.directions) if finite else np.full(count, np.nan)
     size = np.abs(reference.directions) @ np.abs(a)
     # The stored perturbations' strays enter D(u) through the extrapolation weights.
     strays = float(np.sum(CENTRAL.weights)) * 1.001 * (reference.rounding.astype(np.float64) @ np.abs(a))
