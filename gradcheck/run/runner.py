@@ -174,7 +174,7 @@ def _run(case: Case, methods: list[str], options: RunOptions, problems: list[Pro
     except Exception as exc:  # a user function that fails in an unexpected way
         return _raised(case, methods, exc)
     # A forward of several outputs: each output's rows stand alone and say which output they are.
-    return [replace(row, output=problem.output_name)
+    return [row if problem.output_name is None else replace(row, output=problem.output_name)
             for problem in problems for row in _problem_rows(problem, methods, options)]
 
 
