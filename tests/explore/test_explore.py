@@ -68,7 +68,8 @@ def test_large_inputs_stay_inside_the_support():
 
     seen = []
 
-    @settings(max_examples=60, database=None, deadline=None)
+    # derandomized: across random seeds, about 1 run in 60 draws no magnitude above 1e3 in 60 examples
+    @settings(max_examples=60, database=None, deadline=None, derandomize=True)
     @given(arrays((20, 10), 0.1, 3.0), arrays((300,), 0.0, np.inf))
     def draw(bounded, half_line):
         assert 0.1 <= bounded.min() and bounded.max() <= 3.0 and half_line.min() >= 0.0
