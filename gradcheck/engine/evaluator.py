@@ -169,9 +169,10 @@ def probed_baseline(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray,
 
 
 def _probe_points(x: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """x between two points nudged by up to half a step: distinct, and each within its radius."""
-    nudge = (seeded.uniform(1, (2, *x.shape)) - 0.5) * steps.reshape(x.shape)  # in [-0.5, 0.5) steps
-    return np.stack([x + nudge[0], x, x + nudge[1]])
+    """x between x - d and x + d, d up to half a step: distinct, and each within its radius. d is drawn
+    with the steps' jitter (seeded.jitter): no generator of its own."""
+    nudge = (seeded.jitter(x.size).reshape(x.shape) - 0.5) * steps.reshape(x.shape)  # in [-0.5, 0.5) steps
+    return np.stack([x - nudge, x, x + nudge])
 
 
 def mover(evaluate: Evaluator, x: np.ndarray, steps: np.ndarray, f0: np.ndarray,

@@ -3,9 +3,10 @@
 Steps are jittered (stencil.initial_steps), the batching probe nudged
 (evaluator.py) and fast mode's directions drawn (fast.py) from seeded
 generators, so that a check repeats exactly. Making a generator costs about
-25 us and drawing a few thousand numbers as much again, three times an input:
-a tenth of a small input's fast check. Draws of up to KEPT numbers are
-therefore kept, read-only; larger ones are drawn anew each time.
+25 us (several times that the first time in a process) and drawing a few
+thousand numbers as much again: the jitter and the nudges share one draw, and
+draws of up to KEPT numbers are kept, read-only; larger ones are drawn anew
+each time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ import math
 import numpy as np
 
 KEPT = 2**18  # numbers: a kept draw holds at most 2 MB, and 32 are kept
+
+
+def jitter(size: int) -> np.ndarray:
+    """(size,) numbers in [0, 1) for an input of `size` elements: the steps' jitter, and the batching
+    probe's nudges, share one draw."""
+    return uniform(size, (size,))
 
 
 def uniform(seed: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -33,9 +40,12 @@ def _uniform(seed: int, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _random_signs(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    signs = rng.choice([-1.0, 1.0], size=shape)
-    return signs * (1.0 + 0.5 * rng.random(shape))
+    """Both from one uniform draw u: the sign is u >= 1/2, the magnitude 1 + (2u mod 1) / 2. Given
+    either half, 2u mod 1 is uniform on [0, 1), so the two are independent (half the cost of a
+    choice() of signs and a second draw)."""
+    twice = 2.0 * np.random.default_rng(seed).random(shape)  # [0, 2): exact, a power of two
+    high = twice >= 1.0
+    return np.copysign(1.0 + 0.5 * (twice - high), twice - 1.0)  # u = 1/2: +0.0, a plus sign as `high` says
 
 
 def _draw(draw, seed: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -112,7 +112,7 @@ def initial_steps(x: np.ndarray) -> np.ndarray:
     (which would hide a conflict from sparsity.py's probes) only by accident of
     measure zero, even in an input of equal values.
     """
-    jitter = 1.0 + JITTER * seeded.uniform(x.size, (x.size,))
+    jitter = 1.0 + JITTER * seeded.jitter(x.size)
     return BASE_STEP * scales(x) * jitter
 
 
