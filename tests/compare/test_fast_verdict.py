@@ -3,7 +3,6 @@
 from fractions import Fraction
 
 import numpy as np
-
 import pytest
 
 from gradcheck.compare.fast import EXTENDED, along_directions
